@@ -1,0 +1,184 @@
+"""Loading SAM 3 from a hub id or a local folder: device, dtype, and one shared vision backbone.
+
+The hub checkpoint ``facebook/sam3`` is a ``sam3_video`` config from which transformers builds the
+detector (``Sam3Model``: text and exemplar prompts) and the tracker (``Sam3TrackerModel``: point and box
+prompts). Both hold the same ViT trunk; loading them separately would keep it in memory twice, so the
+tracker is given the detector's trunk and keeps only its own neck and heads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "facebook/sam3"
+SUPPORTED_MODEL_TYPES = ("sam3_video", "sam3")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+LICENCE_HINT = (
+    "SAM 3's weights are gated: accept the licence on https://huggingface.co/{model}, then run "
+    "`hf auth login` (or set HF_TOKEN) on this machine"
+)
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """``"auto"`` picks CUDA, then Apple MPS, then CPU; anything else is passed to torch as is."""
+    import torch
+
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was asked for, but torch sees no CUDA GPU; use device='cpu'")
+    return str(device)
+
+
+def resolve_dtype(dtype: Any = "auto", device: str = "cpu") -> Any:
+    """``"auto"`` is bfloat16 on CUDA (SAM 3's native precision) and float32 elsewhere."""
+    import torch
+
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if str(dtype) not in names:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(names)}")
+    return names[str(dtype)]
+
+
+@dataclass
+class LoadedSam3:
+    """The detector, the tracker (sharing the detector's ViT trunk) and their processors."""
+
+    detector: Any
+    tracker: Any
+    processor: Any
+    tracker_processor: Any
+    model_id: str
+    revision: str | None
+    device: str
+    dtype: Any
+    backbone_shared: bool
+
+
+def check_local_folder(path: Path) -> None:
+    """Refuse a folder that is not a SAM 3 checkpoint, saying what is missing."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(f"{path} holds no config.json: it is not a saved model folder")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{config_file} is not valid JSON: {exc}") from exc
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelLoadError(
+            f"{path} holds a {model_type!r} model, not SAM 3 (expected model_type sam3_video, as in "
+            f"{DEFAULT_MODEL}); point sam3kit at a SAM 3 checkpoint"
+        )
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelLoadError(f"{path} has a config but no weights (none of {', '.join(WEIGHT_FILES)})")
+    missing = [n for n in ("processor_config.json", "tokenizer_config.json") if not (path / n).is_file()]
+    if missing and not (path / "preprocessor_config.json").is_file():
+        raise ModelLoadError(f"{path} is missing {', '.join(missing)}: save the processor beside the model")
+
+
+def explain_load_error(exc: BaseException, model: str) -> ModelLoadError:
+    """Turn what transformers / huggingface_hub raised into a message that says what to do."""
+    from huggingface_hub import errors as hub_errors
+
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    text = " ".join(str(e) for e in chain)
+    if any(isinstance(e, hub_errors.GatedRepoError) for e in chain) or "gated repo" in text:
+        return ModelLoadError(f"cannot download {model}: " + LICENCE_HINT.format(model=model))
+    if any(isinstance(e, hub_errors.RevisionNotFoundError) for e in chain):
+        return ModelLoadError(f"{model} has no such revision; check the branch, tag or commit you passed")
+    if any(isinstance(e, hub_errors.RepositoryNotFoundError) for e in chain) or "is not a local folder" in text:
+        return ModelLoadError(
+            f"{model} is neither a local folder nor a model on the Hugging Face hub that this account can see; "
+            "check the spelling, or log in with `hf auth login` if it is private"
+        )
+    if any(isinstance(e, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)) for e in chain) or (
+        "couldn't connect" in text or "connection error" in text
+    ):
+        return ModelLoadError(
+            f"cannot reach the Hugging Face hub and {model} is not in the local cache. Connect once to download "
+            f"it (`hf download {model}`; " + LICENCE_HINT.format(model=model) + "), or pass a local folder "
+            "holding a saved SAM 3 checkpoint"
+        )
+    return ModelLoadError(f"cannot load {model}: {exc}")
+
+
+def load_sam3(
+    model: str | Path = DEFAULT_MODEL,
+    *,
+    device: str | None = "auto",
+    dtype: Any = "auto",
+    revision: str | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+) -> LoadedSam3:
+    """Load detector, tracker and processors of a SAM 3 checkpoint, sharing one ViT trunk."""
+    import torch
+    from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
+    from transformers.utils import logging as hf_logging
+
+    name = str(model)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise ModelLoadError(f"model folder {path} does not exist")
+        check_local_folder(path)
+        name = str(path)
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "sam3_video used for sam3_tracker" notice is expected here
+    try:
+        processor = Sam3Processor.from_pretrained(name, **kwargs)
+        tracker_processor = Sam3TrackerProcessor.from_pretrained(name, **kwargs)
+        detector = Sam3Model.from_pretrained(name, dtype=torch_dtype, **kwargs)
+        tracker = Sam3TrackerModel.from_pretrained(name, dtype=torch_dtype, **kwargs)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise explain_load_error(exc, name) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    shared = share_backbone(detector, tracker)
+    detector.to(device).eval()
+    tracker.to(device).eval()
+    return LoadedSam3(detector, tracker, processor, tracker_processor, name, revision,
+                      device, torch_dtype, shared)
+
+
+def share_backbone(detector: Any, tracker: Any) -> bool:
+    """Give the tracker the detector's ViT trunk when their weights are identical (one copy in memory)."""
+    import torch
+
+    det = detector.vision_encoder.backbone
+    trk = tracker.vision_encoder.backbone
+    det_state, trk_state = det.state_dict(), trk.state_dict()
+    same = det_state.keys() == trk_state.keys() and all(
+        det_state[k].shape == trk_state[k].shape and torch.equal(det_state[k], trk_state[k]) for k in det_state
+    )
+    if same:
+        tracker.vision_encoder.backbone = det
+    else:
+        log.warning("detector and tracker backbones differ in this checkpoint; keeping both in memory")
+    return same
