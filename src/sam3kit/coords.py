@@ -20,13 +20,17 @@ def _split(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
 def xyxy_to_cxcywh_norm(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pixel corners -> normalised (cx, cy, w, h) in 0..1."""
     x0, y0, x1, y1 = _split(boxes)
-    return np.stack([(x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height], -1)
+    return np.stack(
+        [(x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height], -1
+    )
 
 
 def cxcywh_norm_to_xyxy(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     """Normalised (cx, cy, w, h) -> pixel corners."""
     cx, cy, w, h = _split(boxes)
-    return np.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], -1)
+    return np.stack(
+        [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], -1
+    )
 
 
 def xyxy_to_xywh_norm(boxes: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -43,6 +43,16 @@ class PreparedImage:
 
 
 @dataclass
+class BatchItem:
+    """One image of a batch run: its position, source, prepared pixels (None if unreadable) and outcome."""
+
+    index: int
+    source: Any
+    image: PreparedImage | None
+    outcome: SegmentationResult | Exception
+
+
+@dataclass
 class ImageEmbedding:
     """Cached backbone output of one image, plus the tracker's features derived from it on first use."""
 
@@ -120,8 +130,14 @@ class Sam3Segmenter:
         cache_size: int = 8,
     ) -> Sam3Segmenter:
         """Load SAM 3 from a hub id or a local folder; see :func:`sam3kit.model.load_sam3`."""
-        loaded = load_sam3(model, device=device, dtype=dtype, revision=revision, token=token,
-                           local_files_only=local_files_only)
+        loaded = load_sam3(
+            model,
+            device=device,
+            dtype=dtype,
+            revision=revision,
+            token=token,
+            local_files_only=local_files_only,
+        )
         return cls(loaded, cache_size=cache_size)
 
     @property
@@ -147,9 +163,9 @@ class Sam3Segmenter:
             found = {p.key: self.image_cache.get(p.key) for p in images}
             todo = [p for p in {p.key: p for p in images}.values() if found[p.key] is None]
             if todo:
-                pixels = self.loaded.processor.image_processor(
-                    [p.rgb for p in todo], return_tensors="pt"
-                )["pixel_values"]
+                pixels = self.loaded.processor.image_processor([p.rgb for p in todo], return_tensors="pt")[
+                    "pixel_values"
+                ]
                 pixels = self._to_device(pixels).to(self.dtype)
                 with torch.inference_mode():
                     vision = self.loaded.detector.get_vision_features(pixel_values=pixels)
@@ -204,13 +220,17 @@ class Sam3Segmenter:
             maps = [m.flatten(2).permute(2, 0, 1) for m in maps]
             maps[-1] = maps[-1] + tracker.no_memory_embedding
             emb.tracker_features = [
-                m.permute(1, 2, 0).view(batch, -1, *size) for m, size in zip(maps, tracker.backbone_feature_sizes)
+                m.permute(1, 2, 0).view(batch, -1, *size)
+                for m, size in zip(maps, tracker.backbone_feature_sizes)
             ]
         return emb.tracker_features
 
     # ------------------------------------------------------------------ prompting
     def segment(
-        self, image: ImageInput | PreparedImage | None = None, request: SegmentRequest | None = None, **fields: Any
+        self,
+        image: ImageInput | PreparedImage | None = None,
+        request: SegmentRequest | None = None,
+        **fields: Any,
     ) -> SegmentationResult:
         """Segment one image (array, PIL image, path, URL, data URI, or ``request.image_url``).
 
@@ -243,10 +263,26 @@ class Sam3Segmenter:
         With ``errors="return"`` an image that cannot be read or segmented yields its exception in the
         returned list and the run goes on; ``"raise"`` stops at the first failure.
         """
-        return list(self.iter_batch(images, request, batch_size=batch_size, progress=progress,
-                                    errors=errors, num_workers=num_workers, **fields))
+        return list(
+            self.iter_batch(
+                images,
+                request,
+                batch_size=batch_size,
+                progress=progress,
+                errors=errors,
+                num_workers=num_workers,
+                **fields,
+            )
+        )
 
     def iter_batch(
+        self, images: Iterable[ImageInput], request: SegmentRequest | None = None, **options: Any
+    ) -> Iterator[SegmentationResult | Exception]:
+        """Like :meth:`segment_batch` (same options), yielding each result as soon as its batch is done."""
+        for item in self.iter_batch_items(images, request, **options):
+            yield item.outcome
+
+    def iter_batch_items(
         self,
         images: Iterable[ImageInput],
         request: SegmentRequest | None = None,
@@ -256,34 +292,44 @@ class Sam3Segmenter:
         errors: str = "raise",
         num_workers: int = 2,
         **fields: Any,
-    ) -> Iterator[SegmentationResult | Exception]:
-        """Like :meth:`segment_batch`, yielding each result as soon as its batch is done."""
+    ) -> Iterator[BatchItem]:
+        """The batch loop behind :meth:`iter_batch`, also yielding each prepared image (for previews).
+
+        Only ``batch_size`` images (plus the ones being read ahead) are held at a time.
+        """
         if errors not in ("raise", "return"):
             raise ValueError("errors must be 'raise' or 'return'")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         request = _build_request(request, fields)
-        sources = list(images)
+        sources = images if isinstance(images, Sequence) else list(images)
         total = len(sources)
         for phrase in request.concepts:
             self._text(phrase)
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-            prepared_iter = pool.map(_prepare_or_error, sources)
-            for chunk in _chunks(prepared_iter, batch_size):
+
+            def read_ahead(start: int) -> list[Any]:
+                return [pool.submit(_prepare_or_error, s) for s in sources[start : start + batch_size]]
+
+            pending = read_ahead(0)
+            for start in range(0, total, batch_size):
+                batch_sources = sources[start : start + batch_size]
+                chunk = [f.result() for f in pending]
+                pending = read_ahead(start + batch_size)  # decoded while the model runs on this batch
                 good = [p for p in chunk if isinstance(p, PreparedImage)]
                 try:
                     if good:
                         self._embeddings(good)
-                except Exception as exc:  # a failing batch: fall back to one by one below
+                except Exception as exc:  # one bad image must not sink the batch: retry one by one below
                     log.warning("batched encoding failed (%s); encoding images one by one", exc)
-                for item in chunk:
+                for source, prepared in zip(batch_sources, chunk):
                     outcome: SegmentationResult | Exception
                     try:
-                        if isinstance(item, Exception):
-                            raise item
-                        request.check_inside(item.size[1], item.size[0])
-                        outcome = self._decode(self._embeddings([item])[0], request)
+                        if isinstance(prepared, Exception):
+                            raise prepared
+                        request.check_inside(prepared.size[1], prepared.size[0])
+                        outcome = self._decode(self._embeddings([prepared])[0], request)
                     except Exception as exc:
                         if errors == "raise":
                             raise
@@ -291,7 +337,9 @@ class Sam3Segmenter:
                     done += 1
                     if progress is not None:
                         progress(done, total)
-                    yield outcome
+                    yield BatchItem(
+                        done - 1, source, prepared if isinstance(prepared, PreparedImage) else None, outcome
+                    )
 
     def _decode(self, emb: ImageEmbedding, request: SegmentRequest) -> SegmentationResult:
         with self._lock:
@@ -306,11 +354,18 @@ class Sam3Segmenter:
     def _provenance(self, request: SegmentRequest) -> Provenance:
         from . import __version__
 
-        return Provenance(model=self.loaded.model_id, revision=self.loaded.revision, request=request.to_dict(),
-                          device=self.device, dtype=str(self.dtype).replace("torch.", ""),
-                          sam3kit_version=__version__)
+        return Provenance(
+            model=self.loaded.model_id,
+            revision=self.loaded.revision,
+            request=request.to_dict(),
+            device=self.device,
+            dtype=str(self.dtype).replace("torch.", ""),
+            sam3kit_version=__version__,
+        )
 
-    def _segment_concept(self, emb: ImageEmbedding, request: SegmentRequest, concept: str) -> SegmentationResult:
+    def _segment_concept(
+        self, emb: ImageEmbedding, request: SegmentRequest, concept: str
+    ) -> SegmentationResult:
         import torch
 
         height, width = emb.size
@@ -320,26 +375,36 @@ class Sam3Segmenter:
         if exemplars:
             kwargs = self._exemplar_inputs(exemplars, emb.size)
         with torch.inference_mode():
-            out = self.loaded.detector(vision_embeds=emb.vision, text_embeds=text, attention_mask=mask, **kwargs)
+            out = self.loaded.detector(
+                vision_embeds=emb.vision, text_embeds=text, attention_mask=mask, **kwargs
+            )
         scores = (out.pred_logits[0].float().sigmoid() * out.presence_logits[0].float().sigmoid()).cpu()
         order = torch.argsort(scores, descending=True)
         order = order[scores[order] > request.score_threshold]
         if request.max_masks is not None:
             order = order[: request.max_masks]
         idx = order.tolist()
-        masks = upsample_masks(out.pred_masks[0, idx], emb.size, request.mask_threshold, logits_are_probs=False)
-        boxes = out.pred_boxes[0, idx].float().cpu().numpy() * np.array([width, height, width, height], np.float32)
+        masks = upsample_masks(out.pred_masks[0, idx], emb.size, request.mask_threshold)
+        boxes = out.pred_boxes[0, idx].float().cpu().numpy() * np.array(
+            [width, height, width, height], np.float32
+        )
         n = len(idx)
         return SegmentationResult(
-            image_size=emb.size, masks=masks, scores=scores[idx].numpy().astype(np.float32),
-            boxes=boxes.reshape(n, 4).astype(np.float32), object_ids=np.arange(1, n + 1, dtype=np.int64),
-            sources=["concept"] * n, concepts=[concept] * n,
+            image_size=emb.size,
+            masks=masks,
+            scores=scores[idx].numpy().astype(np.float32),
+            boxes=boxes.reshape(n, 4).astype(np.float32),
+            object_ids=np.arange(1, n + 1, dtype=np.int64),
+            sources=["concept"] * n,
+            concepts=[concept] * n,
         )
 
     def _exemplar_inputs(self, exemplars: list[BoxPrompt], size: tuple[int, int]) -> dict[str, Any]:
         enc = self.loaded.processor(
-            original_sizes=[list(size)], input_boxes=[[list(b.xyxy) for b in exemplars]],
-            input_boxes_labels=[[b.label for b in exemplars]], return_tensors="pt",
+            original_sizes=[list(size)],
+            input_boxes=[[list(b.xyxy) for b in exemplars]],
+            input_boxes_labels=[[b.label for b in exemplars]],
+            return_tensors="pt",
         )
         return {
             "input_boxes": enc["input_boxes"].to(self.device, self.dtype),
@@ -375,7 +440,9 @@ class Sam3Segmenter:
         import torch
 
         enc = self.loaded.tracker_processor(
-            original_sizes=[list(size)], input_points=[[g[1] for g in group]], input_labels=[[g[2] for g in group]],
+            original_sizes=[list(size)],
+            input_points=[[g[1] for g in group]],
+            input_labels=[[g[2] for g in group]],
             return_tensors="pt",
         )
         n_points = len(group[0][1])
@@ -387,9 +454,13 @@ class Sam3Segmenter:
                 input_labels=enc["input_labels"].to(self.device),
                 multimask_output=multimask,
             )
-        masks = self.loaded.tracker_processor.post_process_masks(
-            out.pred_masks.float().cpu(), [list(size)], mask_threshold=0.0, binarize=True
-        )[0].numpy().astype(bool)  # (objects, K, H, W)
+        masks = (
+            self.loaded.tracker_processor.post_process_masks(
+                out.pred_masks.float().cpu(), [list(size)], mask_threshold=0.0, binarize=True
+            )[0]
+            .numpy()
+            .astype(bool)
+        )  # (objects, K, H, W)
         ious = out.iou_scores[0].float().cpu().numpy()  # (objects, K)
         chosen_masks, chosen_scores, candidates = [], [], []
         for i in range(len(group)):
@@ -403,9 +474,14 @@ class Sam3Segmenter:
                 candidates.append(None)
         mask_array = np.stack(chosen_masks) if chosen_masks else np.zeros((0, *size), bool)
         return SegmentationResult(
-            image_size=size, masks=mask_array, scores=np.asarray(chosen_scores, np.float32),
-            boxes=masks_to_boxes(mask_array), object_ids=np.array([g[0].object_id for g in group], np.int64),
-            sources=["object"] * len(group), concepts=[None] * len(group), candidates=candidates,
+            image_size=size,
+            masks=mask_array,
+            scores=np.asarray(chosen_scores, np.float32),
+            boxes=masks_to_boxes(mask_array),
+            object_ids=np.array([g[0].object_id for g in group], np.int64),
+            sources=["object"] * len(group),
+            concepts=[None] * len(group),
+            candidates=candidates,
         )
 
     def clear_cache(self) -> None:
@@ -428,23 +504,20 @@ def object_points(obj: ObjectPrompt) -> tuple[list[list[float]], list[int]]:
     return points, labels
 
 
-def upsample_masks(
-    logits: Any, size: tuple[int, int], threshold: float = 0.5, logits_are_probs: bool = False
-) -> np.ndarray:
+def upsample_masks(logits: Any, size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
     """Low-resolution mask logits (N, h, w) -> boolean (N, H, W) masks at image size, a chunk at a time.
 
-    Bilinear upsampling then ``sigmoid > threshold``, as transformers' post-processing does, without ever
-    holding N full-resolution float masks.
+    ``sigmoid``, bilinear upsampling, then ``> threshold``, exactly as transformers' post-processing does,
+    without ever holding N full-resolution float masks.
     """
     import torch
 
     n = int(logits.shape[0])
     out = np.zeros((n, *size), dtype=bool)
     for start in range(0, n, UPSAMPLE_CHUNK):
-        chunk = logits[start : start + UPSAMPLE_CHUNK].float()
-        up = torch.nn.functional.interpolate(chunk[None], size=size, mode="bilinear", align_corners=False)[0]
-        probs = up if logits_are_probs else up.sigmoid()
-        out[start : start + len(chunk)] = (probs > threshold).cpu().numpy()
+        probs = logits[start : start + UPSAMPLE_CHUNK].float().sigmoid()
+        up = torch.nn.functional.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+        out[start : start + len(probs)] = (up > threshold).cpu().numpy()
     return out
 
 
@@ -485,22 +558,18 @@ def _prepare_or_error(source: ImageInput) -> PreparedImage | Exception:
         return exc
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> SegmentationResult:
     parts = [p for p in parts if len(p)]
     if not parts:
-        return SegmentationResult(size, np.zeros((0, *size), bool), np.zeros(0, np.float32),
-                                  np.zeros((0, 4), np.float32), np.zeros(0, np.int64), [], [])
+        return SegmentationResult(
+            size,
+            np.zeros((0, *size), bool),
+            np.zeros(0, np.float32),
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.int64),
+            [],
+            [],
+        )
     return SegmentationResult(
         image_size=size,
         masks=np.concatenate([p.masks for p in parts]),
@@ -515,8 +584,12 @@ def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> Segmentat
 
 def _take(result: SegmentationResult, index: list[int]) -> SegmentationResult:
     return SegmentationResult(
-        image_size=result.image_size, masks=result.masks[index], scores=result.scores[index],
-        boxes=result.boxes[index], object_ids=result.object_ids[index],
-        sources=[result.sources[i] for i in index], concepts=[result.concepts[i] for i in index],
+        image_size=result.image_size,
+        masks=result.masks[index],
+        scores=result.scores[index],
+        boxes=result.boxes[index],
+        object_ids=result.object_ids[index],
+        sources=[result.sources[i] for i in index],
+        concepts=[result.concepts[i] for i in index],
         candidates=[result.candidates[i] for i in index],
     )

@@ -59,7 +59,7 @@ def _pil_to_array(img: Any) -> np.ndarray:
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         img = img.convert("RGB")
-    return np.asarray(img)
+    return np.array(img)  # a writable copy: torch warns on read-only buffers
 
 
 def _open_bytes(data: bytes, what: str) -> Any:

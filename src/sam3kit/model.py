@@ -50,8 +50,14 @@ def resolve_dtype(dtype: Any = "auto", device: str = "cpu") -> Any:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if str(dtype) not in names:
         raise ModelLoadError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(names)}")
     return names[str(dtype)]
@@ -107,20 +113,63 @@ def explain_load_error(exc: BaseException, model: str) -> ModelLoadError:
         return ModelLoadError(f"cannot download {model}: " + LICENCE_HINT.format(model=model))
     if any(isinstance(e, hub_errors.RevisionNotFoundError) for e in chain):
         return ModelLoadError(f"{model} has no such revision; check the branch, tag or commit you passed")
-    if any(isinstance(e, hub_errors.RepositoryNotFoundError) for e in chain) or "is not a local folder" in text:
+    if (
+        any(isinstance(e, hub_errors.RepositoryNotFoundError) for e in chain)
+        or "is not a local folder" in text
+    ):
         return ModelLoadError(
             f"{model} is neither a local folder nor a model on the Hugging Face hub that this account can see; "
             "check the spelling, or log in with `hf auth login` if it is private"
         )
-    if any(isinstance(e, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)) for e in chain) or (
-        "couldn't connect" in text or "connection error" in text
-    ):
+    if any(
+        isinstance(e, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)) for e in chain
+    ) or ("couldn't connect" in text or "connection error" in text):
         return ModelLoadError(
             f"cannot reach the Hugging Face hub and {model} is not in the local cache. Connect once to download "
             f"it (`hf download {model}`; " + LICENCE_HINT.format(model=model) + "), or pass a local folder "
             "holding a saved SAM 3 checkpoint"
         )
     return ModelLoadError(f"cannot load {model}: {exc}")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub's host answers at all (a quick TCP check, not a download).
+
+    Without it an offline machine waits minutes in huggingface_hub's retries before failing.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_hub_model(model: str, revision: str | None, token: str | bool | None) -> bool:
+    """Check a hub model can be had before loading it; return whether to load from the cache only.
+
+    Raises :class:`ModelLoadError` saying what to do when the model is gated, unknown, or neither
+    reachable nor cached.
+    """
+    import os
+
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cached = isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str)
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or not hub_reachable():
+        if cached:
+            return True
+        raise explain_load_error(ConnectionError("couldn't connect to the hub"), model)
+    try:
+        hf_hub_download(model, "config.json", revision=revision, token=token)
+    except Exception as exc:
+        raise explain_load_error(exc, model) from exc
+    return False
 
 
 def load_sam3(
@@ -133,7 +182,6 @@ def load_sam3(
     local_files_only: bool = False,
 ) -> LoadedSam3:
     """Load detector, tracker and processors of a SAM 3 checkpoint, sharing one ViT trunk."""
-    import torch
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
     from transformers.utils import logging as hf_logging
 
@@ -144,6 +192,8 @@ def load_sam3(
             raise ModelLoadError(f"model folder {path} does not exist")
         check_local_folder(path)
         name = str(path)
+    elif not local_files_only:
+        local_files_only = resolve_hub_model(name, revision, token)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}
@@ -163,8 +213,9 @@ def load_sam3(
     shared = share_backbone(detector, tracker)
     detector.to(device).eval()
     tracker.to(device).eval()
-    return LoadedSam3(detector, tracker, processor, tracker_processor, name, revision,
-                      device, torch_dtype, shared)
+    return LoadedSam3(
+        detector, tracker, processor, tracker_processor, name, revision, device, torch_dtype, shared
+    )
 
 
 def share_backbone(detector: Any, tracker: Any) -> bool:
@@ -175,7 +226,8 @@ def share_backbone(detector: Any, tracker: Any) -> bool:
     trk = tracker.vision_encoder.backbone
     det_state, trk_state = det.state_dict(), trk.state_dict()
     same = det_state.keys() == trk_state.keys() and all(
-        det_state[k].shape == trk_state[k].shape and torch.equal(det_state[k], trk_state[k]) for k in det_state
+        det_state[k].shape == trk_state[k].shape and torch.equal(det_state[k], trk_state[k])
+        for k in det_state
     )
     if same:
         tracker.vision_encoder.backbone = det

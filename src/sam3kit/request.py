@@ -48,7 +48,9 @@ class PointPrompt:
         object.__setattr__(self, "x", _number(self.x, "point_prompts[].x"))
         object.__setattr__(self, "y", _number(self.y, "point_prompts[].y"))
         if self.label not in (0, 1) or isinstance(self.label, bool):
-            raise RequestError(f"point_prompts[].label must be 1 (foreground) or 0 (background), got {self.label!r}")
+            raise RequestError(
+                f"point_prompts[].label must be 1 (foreground) or 0 (background), got {self.label!r}"
+            )
         object.__setattr__(self, "object_id", _object_id(self.object_id, "point_prompts[].object_id"))
 
 
@@ -80,7 +82,9 @@ class BoxPrompt:
             )
         object.__setattr__(self, "object_id", _object_id(self.object_id, "box_prompts[].object_id"))
         if self.label not in (0, 1) or isinstance(self.label, bool):
-            raise RequestError(f"box_prompts[].label must be 1 (positive) or 0 (negative), got {self.label!r}")
+            raise RequestError(
+                f"box_prompts[].label must be 1 (positive) or 0 (negative), got {self.label!r}"
+            )
         if not self.exemplar and self.label != 1:
             raise RequestError("box_prompts[].label 0 (negative) is only meaningful with exemplar=true")
 
@@ -128,7 +132,9 @@ def _coerce(items: Any, cls: type, name: str) -> tuple:
             raise RequestError(f"{name}[{i}] must be an object with named fields, got {item!r}")
         unknown = set(item) - allowed
         if unknown:
-            raise RequestError(f"{name}[{i}] has unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+            raise RequestError(
+                f"{name}[{i}] has unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+            )
         try:
             out.append(cls(**item))
         except TypeError as exc:
@@ -184,7 +190,9 @@ class SegmentRequest:
         fmt = str(self.output_format).lower()
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in OUTPUT_FORMATS:
-            raise RequestError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.output_format!r}")
+            raise RequestError(
+                f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.output_format!r}"
+            )
         self.output_format = fmt  # type: ignore[assignment]
         for name in ("score_threshold", "mask_threshold"):
             value = getattr(self, name)
@@ -193,14 +201,18 @@ class SegmentRequest:
         concepts = self.concepts
         for box in self.exemplar_boxes:
             if box.concept is not None and box.concept not in concepts:
-                raise RequestError(f"box_prompts[].concept {box.concept!r} is not one of the prompt's concepts {concepts}")
+                raise RequestError(
+                    f"box_prompts[].concept {box.concept!r} is not one of the prompt's concepts {concepts}"
+                )
             if box.concept is None and len(concepts) > 1:
                 raise RequestError(
                     "an exemplar box must name its concept (box_prompts[].concept) when the prompt holds "
                     f"several concepts {concepts}"
                 )
         if not concepts and not self.point_prompts and not self.box_prompts:
-            raise RequestError("the request has nothing to segment: give a prompt, point_prompts or box_prompts")
+            raise RequestError(
+                "the request has nothing to segment: give a prompt, point_prompts or box_prompts"
+            )
 
     @property
     def concepts(self) -> list[str]:
@@ -217,7 +229,11 @@ class SegmentRequest:
     def exemplars_for(self, concept: str) -> list[BoxPrompt]:
         """The exemplar boxes that refine ``concept``."""
         concepts = self.concepts
-        return [b for b in self.exemplar_boxes if b.concept == concept or (b.concept is None and len(concepts) == 1)]
+        return [
+            b
+            for b in self.exemplar_boxes
+            if b.concept == concept or (b.concept is None and len(concepts) == 1)
+        ]
 
     def objects(self) -> list[ObjectPrompt]:
         """Group point and (non-exemplar) box prompts into objects, in order of first appearance.

@@ -58,8 +58,17 @@ class SegmentationResult:
 
     def __post_init__(self) -> None:
         n = len(self.scores)
-        if not (len(self.masks) == len(self.boxes) == len(self.object_ids) == len(self.sources) == len(self.concepts) == n):
-            raise ValueError("masks, scores, boxes, object_ids, sources and concepts must have one entry per mask")
+        if not (
+            len(self.masks)
+            == len(self.boxes)
+            == len(self.object_ids)
+            == len(self.sources)
+            == len(self.concepts)
+            == n
+        ):
+            raise ValueError(
+                "masks, scores, boxes, object_ids, sources and concepts must have one entry per mask"
+            )
         if not self.candidates:
             self.candidates = [None] * n
 
@@ -148,14 +157,18 @@ class SegmentationResult:
             if mask_format == "rle":
                 out["masks"] = self.to_rle()
             else:
-                out["masks"] = [{"url": to_data_uri(m.astype(np.uint8) * 255, output_format)} for m in self.masks]
+                out["masks"] = [
+                    {"url": to_data_uri(m.astype(np.uint8) * 255, output_format)} for m in self.masks
+                ]
         else:
             files = files or {}
             if "image" in files:
                 out["image"] = {"url": files["image"]}
-            out["masks"] = self.to_rle() if mask_format == "rle" else [
-                {"url": files.get(f"mask_{i}")} for i in range(len(self))
-            ]
+            out["masks"] = (
+                self.to_rle()
+                if mask_format == "rle"
+                else [{"url": files.get(f"mask_{i}")} for i in range(len(self))]
+            )
         if include_scores:
             out["scores"] = [float(s) for s in self.scores]
         if include_boxes:

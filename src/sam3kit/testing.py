@@ -24,8 +24,13 @@ def tiny_clip_tokenizer() -> Any:
 
 
 def sam3_video_config(
-    image_size: int = 112, patch_size: int = 14, hidden: int = 32, vit_layers: int = 2, vit_hidden: int = 32,
-    num_queries: int = 8, full_size: bool = False,
+    image_size: int = 112,
+    patch_size: int = 14,
+    hidden: int = 32,
+    vit_layers: int = 2,
+    vit_hidden: int = 32,
+    num_queries: int = 8,
+    full_size: bool = False,
 ) -> Any:
     """A ``Sam3VideoConfig``; ``full_size=True`` gives the released architecture (840 M parameters)."""
     from transformers import Sam3VideoConfig
@@ -33,31 +38,65 @@ def sam3_video_config(
     if full_size:
         return Sam3VideoConfig()
     grid = image_size // patch_size
-    vit = dict(model_type="sam3_vit_model", hidden_size=vit_hidden, intermediate_size=2 * vit_hidden,
-               num_hidden_layers=vit_layers, num_attention_heads=2, image_size=image_size, patch_size=patch_size,
-               window_size=max(1, grid // 2), global_attn_indexes=[vit_layers - 1], pretrain_image_size=image_size)
+    vit = dict(
+        model_type="sam3_vit_model",
+        hidden_size=vit_hidden,
+        intermediate_size=2 * vit_hidden,
+        num_hidden_layers=vit_layers,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=patch_size,
+        window_size=max(1, grid // 2),
+        global_attn_indexes=[vit_layers - 1],
+        pretrain_image_size=image_size,
+    )
     sizes = [[grid * 4, grid * 4], [grid * 2, grid * 2], [grid, grid]]
-    vision = dict(model_type="sam3_vision_model", backbone_config=vit, fpn_hidden_size=hidden,
-                  backbone_feature_sizes=sizes)
+    vision = dict(
+        model_type="sam3_vision_model",
+        backbone_config=vit,
+        fpn_hidden_size=hidden,
+        backbone_feature_sizes=sizes,
+    )
     small = dict(hidden_size=hidden, num_attention_heads=2, intermediate_size=2 * hidden)
-    text = dict(model_type="clip_text_model", vocab_size=600, hidden_size=hidden, intermediate_size=2 * hidden,
-                projection_dim=hidden, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=32,
-                bos_token_id=512, eos_token_id=513, pad_token_id=513)
+    text = dict(
+        model_type="clip_text_model",
+        vocab_size=600,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        projection_dim=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=32,
+        bos_token_id=512,
+        eos_token_id=513,
+        pad_token_id=513,
+    )
     detector = dict(
-        model_type="sam3", vision_config=vision, text_config=text,
-        geometry_encoder_config=dict(num_layers=1, **small), detr_encoder_config=dict(num_layers=1, **small),
+        model_type="sam3",
+        vision_config=vision,
+        text_config=text,
+        geometry_encoder_config=dict(num_layers=1, **small),
+        detr_encoder_config=dict(num_layers=1, **small),
         detr_decoder_config=dict(num_layers=1, num_queries=num_queries, **small),
         mask_decoder_config=dict(hidden_size=hidden, num_attention_heads=2),
     )
     tracker = dict(
-        model_type="sam3_tracker_video", vision_config=vision, image_size=image_size,
+        model_type="sam3_tracker_video",
+        vision_config=vision,
+        image_size=image_size,
         prompt_encoder_config=dict(hidden_size=hidden, image_size=image_size, patch_size=patch_size),
-        mask_decoder_config=dict(hidden_size=hidden, mlp_dim=2 * hidden, num_attention_heads=2,
-                                 iou_head_hidden_dim=hidden),
-        memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
-        memory_attention_feed_forward_hidden_size=2 * hidden, memory_attention_rope_feat_sizes=[grid, grid],
-        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=16, mask_downsampler_embed_dim=hidden,
-        memory_fuser_embed_dim=hidden, memory_fuser_intermediate_dim=2 * hidden,
+        mask_decoder_config=dict(
+            hidden_size=hidden, mlp_dim=2 * hidden, num_attention_heads=2, iou_head_hidden_dim=hidden
+        ),
+        memory_attention_hidden_size=hidden,
+        memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=2 * hidden,
+        memory_attention_rope_feat_sizes=[grid, grid],
+        memory_encoder_hidden_size=hidden,
+        memory_encoder_output_channels=16,
+        mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden,
+        memory_fuser_intermediate_dim=2 * hidden,
     )
     return Sam3VideoConfig(detector_config=detector, tracker_config=tracker, low_res_mask_size=grid * 4)
 
