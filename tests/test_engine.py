@@ -102,7 +102,7 @@ def test_multiple_masks_returns_ranked_candidates(segmenter, rgb_image):
 
 
 def test_concept_masks_match_transformers_post_processing(segmenter, rgb_image):
-    """Our chunked post-processing must agree with Sam3Processor.post_process_instance_segmentation."""
+    """Our cropped post-processing must agree with Sam3Processor.post_process_instance_segmentation."""
     proc, det = segmenter.loaded.processor, segmenter.loaded.detector
     inputs = proc(images=rgb_image, text="cell", return_tensors="pt")
     with torch.inference_mode():
@@ -115,7 +115,15 @@ def test_concept_masks_match_transformers_post_processing(segmenter, rgb_image):
     assert len(result) == len(order) > 0
     assert np.allclose(result.scores, ref["scores"][order].numpy(), atol=1e-5)
     assert np.allclose(result.boxes, ref["boxes"][order].numpy(), atol=1e-3)
-    assert np.array_equal(result.masks, ref["masks"][order].numpy().astype(bool))
+    ref_masks = ref["masks"][order].numpy().astype(bool)
+    # Pixels may only differ where transformers' float32 interpolation sits within rounding of the threshold.
+    keep = (out.pred_logits[0].sigmoid() * out.presence_logits[0].sigmoid()) > 0.2
+    probs = torch.nn.functional.interpolate(
+        out.pred_masks[0][keep][order][None].sigmoid(), size=(60, 90), mode="bilinear", align_corners=False
+    )[0].numpy()
+    differ = result.masks != ref_masks
+    assert np.all(np.abs(probs[differ] - 0.5) < 1e-4)
+    assert differ.mean() < 1e-3
 
 
 def test_several_concepts_label_each_instance_and_max_masks_caps_each(segmenter, rgb_image):

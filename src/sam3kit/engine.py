@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .images import ImageInput, load_image, to_rgb_uint8
+from .masks import MaskCrops, upsample_to_crops
 from .model import DEFAULT_MODEL, LoadedSam3, load_sam3
 from .request import BoxPrompt, ObjectPrompt, SegmentRequest
 from .result import MaskCandidates, Provenance, SegmentationResult
@@ -26,8 +27,6 @@ from .result import MaskCandidates, Provenance, SegmentationResult
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
-#: Masks are upsampled to full resolution this many at a time, bounding peak memory on large images.
-UPSAMPLE_CHUNK = 8
 
 
 @dataclass
@@ -384,7 +383,8 @@ class Sam3Segmenter:
         if request.max_masks is not None:
             order = order[: request.max_masks]
         idx = order.tolist()
-        masks = upsample_masks(out.pred_masks[0, idx], emb.size, request.mask_threshold)
+        probs = out.pred_masks[0, idx].float().sigmoid().cpu().numpy()
+        masks = upsample_to_crops(probs, emb.size, request.mask_threshold)
         boxes = out.pred_boxes[0, idx].float().cpu().numpy() * np.array(
             [width, height, width, height], np.float32
         )
@@ -472,12 +472,12 @@ class Sam3Segmenter:
                 candidates.append(MaskCandidates(masks[i, keep], ious[i, keep].astype(np.float32)))
             else:
                 candidates.append(None)
-        mask_array = np.stack(chosen_masks) if chosen_masks else np.zeros((0, *size), bool)
+        crops = MaskCrops.from_array(np.stack(chosen_masks)) if chosen_masks else MaskCrops(size, [], [])
         return SegmentationResult(
             image_size=size,
-            masks=mask_array,
+            masks=crops,
             scores=np.asarray(chosen_scores, np.float32),
-            boxes=masks_to_boxes(mask_array),
+            boxes=crops.boxes(),
             object_ids=np.array([g[0].object_id for g in group], np.int64),
             sources=["object"] * len(group),
             concepts=[None] * len(group),
@@ -502,35 +502,6 @@ def object_points(obj: ObjectPrompt) -> tuple[list[list[float]], list[int]]:
         points.append([p.x, p.y])
         labels.append(p.label)
     return points, labels
-
-
-def upsample_masks(logits: Any, size: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
-    """Low-resolution mask logits (N, h, w) -> boolean (N, H, W) masks at image size, a chunk at a time.
-
-    ``sigmoid``, bilinear upsampling, then ``> threshold``, exactly as transformers' post-processing does,
-    without ever holding N full-resolution float masks.
-    """
-    import torch
-
-    n = int(logits.shape[0])
-    out = np.zeros((n, *size), dtype=bool)
-    for start in range(0, n, UPSAMPLE_CHUNK):
-        probs = logits[start : start + UPSAMPLE_CHUNK].float().sigmoid()
-        up = torch.nn.functional.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
-        out[start : start + len(probs)] = (up > threshold).cpu().numpy()
-    return out
-
-
-def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
-    """Tight pixel xyxy boxes (pixel-edge corners) of boolean (N, H, W) masks; empty masks get zeros."""
-    from .coords import mask_to_xyxy
-
-    boxes = np.zeros((len(masks), 4), np.float32)
-    for i, mask in enumerate(masks):
-        box = mask_to_xyxy(mask)
-        if box is not None:
-            boxes[i] = box
-    return boxes
 
 
 def _slice_vision(vision: Any, i: int) -> Any:
@@ -563,7 +534,7 @@ def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> Segmentat
     if not parts:
         return SegmentationResult(
             size,
-            np.zeros((0, *size), bool),
+            MaskCrops(size, [], []),
             np.zeros(0, np.float32),
             np.zeros((0, 4), np.float32),
             np.zeros(0, np.int64),
@@ -572,7 +543,7 @@ def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> Segmentat
         )
     return SegmentationResult(
         image_size=size,
-        masks=np.concatenate([p.masks for p in parts]),
+        masks=MaskCrops.concat([p.mask_crops for p in parts], size),
         scores=np.concatenate([p.scores for p in parts]),
         boxes=np.concatenate([p.boxes for p in parts]),
         object_ids=np.concatenate([p.object_ids for p in parts]),
@@ -585,7 +556,7 @@ def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> Segmentat
 def _take(result: SegmentationResult, index: list[int]) -> SegmentationResult:
     return SegmentationResult(
         image_size=result.image_size,
-        masks=result.masks[index],
+        masks=result.mask_crops.take(index),
         scores=result.scores[index],
         boxes=result.boxes[index],
         object_ids=result.object_ids[index],

@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .coords import xyxy_to_cxcywh_norm
+from .masks import MaskCrops
 
 
 @dataclass
@@ -42,35 +43,62 @@ class Provenance:
         return dict(self.__dict__)
 
 
-@dataclass
 class SegmentationResult:
-    """Masks found in one image of ``image_size`` = (height, width) pixels."""
+    """Masks found in one image of ``image_size`` = (height, width) pixels.
 
-    image_size: tuple[int, int]
-    masks: np.ndarray  # (N, H, W) bool
-    scores: np.ndarray  # (N,) float32
-    boxes: np.ndarray  # (N, 4) float32 pixel xyxy
-    object_ids: np.ndarray  # (N,) int64: the prompt's object_id, or a running index per concept instance
-    sources: list[str]  # "concept" or "object", per mask
-    concepts: list[str | None]  # the phrase that found each concept mask, None for object masks
-    candidates: list[MaskCandidates | None] = field(default_factory=list)
-    provenance: Provenance | None = None
+    ``masks`` may be given as an (N, H, W) boolean array or as :class:`~sam3kit.masks.MaskCrops`; they are
+    kept as crops of their boxes (:attr:`mask_crops`), and :attr:`masks` builds the full (N, H, W) array on
+    first use. Label images, previews and RLE are made from the crops.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        image_size: tuple[int, int],
+        masks: np.ndarray | MaskCrops,
+        scores: np.ndarray,
+        boxes: np.ndarray,
+        object_ids: np.ndarray,
+        sources: list[str],
+        concepts: list[str | None],
+        candidates: list[MaskCandidates | None] | None = None,
+        provenance: Provenance | None = None,
+    ) -> None:
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.mask_crops = masks if isinstance(masks, MaskCrops) else MaskCrops.from_array(masks)
+        if self.mask_crops.size != self.image_size and len(self.mask_crops):
+            raise ValueError(f"masks are {self.mask_crops.size}, the image is {self.image_size}")
+        self.mask_crops.size = self.image_size
+        self._masks: np.ndarray | None = masks if isinstance(masks, np.ndarray) else None
+        self.scores = np.asarray(scores, dtype=np.float32)
+        self.boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        self.object_ids = np.asarray(object_ids, dtype=np.int64)
+        self.sources = list(sources)
+        self.concepts = list(concepts)
+        self.candidates = list(candidates) if candidates else [None] * len(self.scores)
+        self.provenance = provenance
         n = len(self.scores)
         if not (
-            len(self.masks)
+            len(self.mask_crops)
             == len(self.boxes)
             == len(self.object_ids)
             == len(self.sources)
             == len(self.concepts)
+            == len(self.candidates)
             == n
         ):
             raise ValueError(
                 "masks, scores, boxes, object_ids, sources and concepts must have one entry per mask"
             )
-        if not self.candidates:
-            self.candidates = [None] * n
+
+    def __repr__(self) -> str:
+        return f"SegmentationResult({len(self)} masks, image {self.image_size[0]}x{self.image_size[1]})"
+
+    @property
+    def masks(self) -> np.ndarray:
+        """All masks as one (N, H, W) boolean array (built from the crops on first use)."""
+        if self._masks is None:
+            self._masks = self.mask_crops.to_array()
+        return self._masks
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -93,8 +121,11 @@ class SegmentationResult:
         labels = np.zeros(self.image_size, dtype=dtype)
         if len(self) >= np.iinfo(labels.dtype).max:
             raise ValueError(f"{len(self)} masks do not fit in a {labels.dtype} label image")
+        crops = self.mask_crops
         for i in np.argsort(self.scores, kind="stable"):
-            labels[self.masks[i]] = i + 1
+            (y0, x0), crop = crops.offsets[i], crops.crops[i]
+            window = labels[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]]
+            window[crop] = i + 1
         return labels
 
     def preview(self, image: np.ndarray, apply_mask: bool = True, alpha: float = 0.5) -> np.ndarray:
@@ -115,7 +146,7 @@ class SegmentationResult:
 
     def to_rle(self) -> list[dict[str, Any]]:
         """COCO run-length encodings (uncompressed, column-major ``counts``), one per mask."""
-        return [mask_to_rle(m) for m in self.masks]
+        return [mask_to_rle(m) for m in self.mask_crops]
 
     def metadata(self) -> list[dict[str, Any]]:
         cxcywh = self.boxes_cxcywh
@@ -158,7 +189,7 @@ class SegmentationResult:
                 out["masks"] = self.to_rle()
             else:
                 out["masks"] = [
-                    {"url": to_data_uri(m.astype(np.uint8) * 255, output_format)} for m in self.masks
+                    {"url": to_data_uri(m.astype(np.uint8) * 255, output_format)} for m in self.mask_crops
                 ]
         else:
             files = files or {}

@@ -131,3 +131,39 @@ def build_checkpoint(folder: str | Path, seed: int = 0, **config_kwargs: Any) ->
     processor = Sam3Processor(Sam3ImageProcessor(size={"height": size, "width": size}), tiny_clip_tokenizer())
     processor.save_pretrained(folder)
     return folder
+
+
+def random_sam3(device: str = "cpu", dtype: Any = "auto", seed: int = 0, **config_kwargs: Any) -> Any:
+    """A randomly initialised SAM 3 built in memory (no files), as a ``LoadedSam3`` for ``Sam3Segmenter``.
+
+    For benchmarks: ``random_sam3(full_size=True)`` has the released architecture, so timings and memory
+    are those of the real model (the masks are meaningless).
+    """
+    import torch
+    from transformers import (
+        Sam3ImageProcessor,
+        Sam3Model,
+        Sam3Processor,
+        Sam3TrackerModel,
+        Sam3TrackerProcessor,
+    )
+
+    from .model import LoadedSam3, resolve_device, resolve_dtype, share_backbone
+
+    config = sam3_video_config(**config_kwargs)
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    torch.manual_seed(seed)
+    detector = Sam3Model(config.detector_config)
+    tracker = Sam3TrackerModel(config.tracker_config)
+    tracker.vision_encoder.backbone.load_state_dict(detector.vision_encoder.backbone.state_dict())
+    shared = share_backbone(detector, tracker)
+    size = config.detector_config.vision_config.backbone_config.image_size
+    image_processor = Sam3ImageProcessor(size={"height": size, "width": size})
+    processor = Sam3Processor(image_processor, tiny_clip_tokenizer())
+    tracker_processor = Sam3TrackerProcessor(image_processor)
+    for model in (detector, tracker):
+        model.to(device=device, dtype=torch_dtype).eval()
+    return LoadedSam3(
+        detector, tracker, processor, tracker_processor, "random-init", None, device, torch_dtype, shared
+    )
