@@ -260,3 +260,12 @@ def test_bfloat16_path_runs_on_cpu(tiny_checkpoint, rgb_image):
     )
     assert result.scores.dtype == np.float32 and result.masks.shape == (3, 60, 90)
     assert np.allclose(result.scores, ref.scores, atol=0.05)
+
+
+def test_compiled_backbone_gives_the_same_result(tiny_checkpoint, rgb_image):
+    compiled = Sam3Segmenter.from_pretrained(str(tiny_checkpoint), device="cpu", compile=True)
+    eager = Sam3Segmenter.from_pretrained(str(tiny_checkpoint), device="cpu")
+    a = compiled.segment(rgb_image, prompt="cell", score_threshold=0.0, point_prompts=[PointPrompt(30, 20)])
+    b = eager.segment(rgb_image, prompt="cell", score_threshold=0.0, point_prompts=[PointPrompt(30, 20)])
+    assert compiled.loaded.tracker.vision_encoder.backbone is compiled.loaded.detector.vision_encoder.backbone
+    assert np.allclose(a.scores, b.scores, atol=1e-4) and (a.masks == b.masks).mean() > 0.999

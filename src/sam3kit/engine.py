@@ -127,6 +127,7 @@ class Sam3Segmenter:
         token: str | bool | None = None,
         local_files_only: bool = False,
         cache_size: int = 8,
+        compile: bool = False,
     ) -> Sam3Segmenter:
         """Load SAM 3 from a hub id or a local folder; see :func:`sam3kit.model.load_sam3`."""
         loaded = load_sam3(
@@ -136,6 +137,7 @@ class Sam3Segmenter:
             revision=revision,
             token=token,
             local_files_only=local_files_only,
+            compile=compile,
         )
         return cls(loaded, cache_size=cache_size)
 

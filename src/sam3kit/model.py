@@ -180,8 +180,13 @@ def load_sam3(
     revision: str | None = None,
     token: str | bool | None = None,
     local_files_only: bool = False,
+    compile: bool = False,
 ) -> LoadedSam3:
-    """Load detector, tracker and processors of a SAM 3 checkpoint, sharing one ViT trunk."""
+    """Load detector, tracker and processors of a SAM 3 checkpoint, sharing one ViT trunk.
+
+    ``compile=True`` compiles the backbone with ``torch.compile`` (worth it on a GPU for long runs; the
+    first image then takes longer).
+    """
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
     from transformers.utils import logging as hf_logging
 
@@ -213,6 +218,8 @@ def load_sam3(
     shared = share_backbone(detector, tracker)
     detector.to(device).eval()
     tracker.to(device).eval()
+    if compile:
+        detector.vision_encoder.backbone.compile()  # in place: the tracker shares this module
     return LoadedSam3(
         detector, tracker, processor, tracker_processor, name, revision, device, torch_dtype, shared
     )
