@@ -19,11 +19,22 @@ import numpy as np
 
 
 def rss_mb() -> tuple[float, float]:
-    import resource
+    """(peak, current) resident memory of this process in MB, from /proc (ru_maxrss survives exec)."""
+    fields = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
 
-    with open("/proc/self/statm") as f:
-        current = int(f.read().split()[1]) * resource.getpagesize() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, current
+
+def rss_file_mb() -> float:
+    """The part of resident memory that is mapped files (the safetensors weights), in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def child(which: str, folder: str, small: bool) -> dict:
@@ -42,11 +53,13 @@ def child(which: str, folder: str, small: bool) -> dict:
         from sam3kit import PointPrompt, Sam3Segmenter
 
         seg = Sam3Segmenter.from_pretrained(folder, device="cpu")
+        assert seg.loaded.backbone_shared
         loaded_peak, loaded_now = rss_mb()
         seg.segment(image, prompt="cell")
         seg.segment(image, point_prompts=[PointPrompt(500, 500)])
     peak, now = rss_mb()
-    return {"after_load_mb": loaded_now, "load_peak_mb": loaded_peak, "peak_mb": peak, "resident_mb": now}
+    return {"after_load_mb": loaded_now, "load_peak_mb": loaded_peak, "peak_mb": peak, "resident_mb": now,
+            "file_mb": rss_file_mb()}
 
 
 def main() -> None:
@@ -69,11 +82,11 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         stats[which] = json.loads(proc.stdout.strip().splitlines()[-1])
     d, b = stats["detector"], stats["both"]
-    print("MB                      after load   load peak   peak (after prompts)   resident")
+    print("MB                      after load   load peak   peak (after prompts)   resident   mapped files")
     for name, s in (("detector alone", d), ("detector + tracker", b)):
         print(
             f"{name:22s} {s['after_load_mb']:10.0f} {s['load_peak_mb']:11.0f} {s['peak_mb']:22.0f} "
-            f"{s['resident_mb']:10.0f}"
+            f"{s['resident_mb']:10.0f} {s['file_mb']:14.0f}"
         )
     print(
         f"ratio (detector + tracker / detector): after load {b['after_load_mb'] / d['after_load_mb']:.2f}x, "
