@@ -1,23 +1,25 @@
 import numpy as np
 import torch
 
-from sam3kit.masks import MaskCrops, bilinear_matrix, upsample_to_crops
+from sam3kit.masks import MaskCrops, bilinear_taps, upsample_to_crops
 
 
-def test_bilinear_matrix_reproduces_torch_interpolation():
+def test_bilinear_taps_reproduce_torch_interpolation():
     rng = np.random.default_rng(0)
-    low = rng.random((7, 9))
-    ref = torch.nn.functional.interpolate(
-        torch.from_numpy(low)[None, None], size=(20, 31), mode="bilinear", align_corners=False
-    )[0, 0].numpy()
-    assert np.allclose(bilinear_matrix(20, 7) @ low @ bilinear_matrix(31, 9).T, ref, atol=1e-12)
+    low = rng.random((7, 9)).astype(np.float32)
+    ref = torch.nn.functional.interpolate(torch.from_numpy(low)[None, None], size=(20, 31), mode="bilinear",
+                                          align_corners=False)[0, 0].numpy()
+    y0, y1, wy = bilinear_taps(20, 7)
+    x0, x1, wx = bilinear_taps(31, 9)
+    rows = low[y0] * (1 - wy[:, None]) + low[y1] * wy[:, None]
+    assert np.allclose(rows[:, x0] * (1 - wx) + rows[:, x1] * wx, ref, atol=1e-6)
 
 
 def test_crops_equal_full_resolution_upsampling_then_threshold():
     rng = np.random.default_rng(1)
-    low = np.zeros((4, 24, 24))
-    low[0, 3:9, 4:12] = rng.random((6, 8))  # a blob
-    low[1] = rng.random((24, 24))  # everywhere
+    low = np.zeros((4, 24, 24), np.float32)
+    low[0, 3:9, 4:12] = rng.random((6, 8))  # a blob: upsampled in its window
+    low[1] = rng.random((24, 24))  # everywhere: upsampled whole
     low[2, 20:, 0:2] = 0.9  # a corner
     # low[3] stays empty
     crops = upsample_to_crops(low, (301, 413), 0.5)

@@ -385,7 +385,7 @@ class Sam3Segmenter:
         if request.max_masks is not None:
             order = order[: request.max_masks]
         idx = order.tolist()
-        probs = out.pred_masks[0, idx].float().sigmoid().cpu().numpy()
+        probs = out.pred_masks[0, idx].float().sigmoid().cpu()
         masks = upsample_to_crops(probs, emb.size, request.mask_threshold)
         boxes = out.pred_boxes[0, idx].float().cpu().numpy() * np.array(
             [width, height, width, height], np.float32

@@ -2,14 +2,15 @@
 
 A 4096 x 4096 image with 100 instances would need 1.7 GB as full-resolution boolean masks and ten times
 that as the float maps transformers' post-processing interpolates. SAM 3 predicts masks at 288 x 288;
-bilinear upsampling is separable, so the full-resolution probability map inside a window is
-``Wy[rows] @ P @ Wx[cols].T`` with ``Wy``/``Wx`` the interpolation matrices, and a pixel can only pass the
-threshold if one of its low-resolution neighbours does. Only those windows are ever computed.
+bilinear upsampling is separable (two taps along each axis), so the full-resolution probability map can be
+computed inside any window, and a pixel can only pass the threshold if one of its four low-resolution
+neighbours does. Only those windows are ever computed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,43 +92,67 @@ def _tighten(mask: np.ndarray, y0: int, x0: int) -> tuple[int, int, np.ndarray]:
     return y0 + int(rows[0]), x0 + int(cols[0]), np.ascontiguousarray(crop)
 
 
-def bilinear_matrix(out_size: int, in_size: int) -> np.ndarray:
-    """The (out, in) matrix of PyTorch's bilinear upsampling along one axis (``align_corners=False``)."""
-    scale = in_size / out_size
-    src = np.maximum((np.arange(out_size) + 0.5) * scale - 0.5, 0.0)
-    i0 = np.floor(src).astype(np.int64)
-    i0 = np.minimum(i0, in_size - 1)
+def bilinear_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PyTorch's bilinear upsampling along one axis (``align_corners=False``) as two taps per output:
+    output ``i`` = ``(1 - w[i]) * input[i0[i]] + w[i] * input[i1[i]]``."""
+    scale = np.float32(in_size / out_size)
+    src = np.maximum((np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5), 0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
     i1 = np.minimum(i0 + 1, in_size - 1)
-    w1 = src - i0
-    matrix = np.zeros((out_size, in_size), np.float64)
-    rows = np.arange(out_size)
-    np.add.at(matrix, (rows, i0), 1.0 - w1)
-    np.add.at(matrix, (rows, i1), w1)
-    return matrix
+    return i0, i1, (src - i0).astype(np.float32)
 
 
-def upsample_to_crops(probs: np.ndarray, size: tuple[int, int], threshold: float) -> MaskCrops:
-    """Low-resolution probability maps (N, h, w) -> masks ``bilinear(probs) > threshold`` at ``size``, as crops."""
-    probs = np.asarray(probs, dtype=np.float64)
+#: Windows covering more than this share of the image are upsampled whole, several masks per call.
+WHOLE_IMAGE_SHARE = 0.25
+WHOLE_IMAGE_CHUNK = 8
+
+
+def upsample_to_crops(probs: Any, size: tuple[int, int], threshold: float) -> MaskCrops:
+    """Low-resolution probability maps (N, h, w) -> masks ``bilinear(probs) > threshold`` at ``size``, as crops.
+
+    Each mask is upsampled only inside the window where it can pass the threshold (in numpy: small
+    per-mask work is cheaper there than as many tiny torch calls); masks whose window covers much of the
+    image are upsampled whole with ``torch.nn.functional.interpolate``, a few at a time.
+    """
+    import torch
+
+    probs_np = np.asarray(probs.detach().cpu().float() if hasattr(probs, "detach") else probs, np.float32)
     height, width = size
-    if len(probs) == 0:
+    n = len(probs_np)
+    offsets: list[tuple[int, int]] = [(0, 0)] * n
+    crops: list[np.ndarray] = [np.zeros((0, 0), bool)] * n
+    if n == 0:
         return MaskCrops(size, [], [])
-    wy = bilinear_matrix(height, probs.shape[1])
-    wx = bilinear_matrix(width, probs.shape[2])
-    offsets, crops = [], []
-    for prob in probs:
+    ry0, ry1, wy = bilinear_taps(height, probs_np.shape[1])
+    rx0, rx1, wx = bilinear_taps(width, probs_np.shape[2])
+    whole: list[int] = []
+    for i, prob in enumerate(probs_np):
         above = prob > threshold
-        if not above.any():
-            offsets.append((0, 0))
-            crops.append(np.zeros((0, 0), bool))
-            continue
         low_rows = np.flatnonzero(above.any(axis=1))
+        if low_rows.size == 0:
+            continue
         low_cols = np.flatnonzero(above.any(axis=0))
-        rows = np.flatnonzero(wy[:, low_rows[0] : low_rows[-1] + 1].any(axis=1))
-        cols = np.flatnonzero(wx[:, low_cols[0] : low_cols[-1] + 1].any(axis=1))
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        window = wy[y0:y1] @ prob @ wx[x0:x1].T > threshold
-        ty, tx, crop = _tighten(window, int(y0), int(x0))
-        offsets.append((ty, tx))
-        crops.append(crop)
+        rows = _window(ry0, ry1, low_rows[0], low_rows[-1])
+        cols = _window(rx0, rx1, low_cols[0], low_cols[-1])
+        if (rows[1] - rows[0]) * (cols[1] - cols[0]) > WHOLE_IMAGE_SHARE * height * width:
+            whole.append(i)
+            continue
+        y, x = slice(*rows), slice(*cols)
+        along_rows = prob[ry0[y]] * (1 - wy[y, None]) + prob[ry1[y]] * wy[y, None]
+        window = along_rows[:, rx0[x]] * (1 - wx[x]) + along_rows[:, rx1[x]] * wx[x]
+        ty, tx, crops[i] = _tighten(window > threshold, rows[0], cols[0])
+        offsets[i] = (ty, tx)
+    tensor = torch.from_numpy(probs_np)
+    for start in range(0, len(whole), WHOLE_IMAGE_CHUNK):
+        chunk = whole[start : start + WHOLE_IMAGE_CHUNK]
+        full = torch.nn.functional.interpolate(tensor[chunk][None], size=size, mode="bilinear", align_corners=False)
+        for i, mask in zip(chunk, (full[0] > threshold).numpy()):
+            ty, tx, crops[i] = _tighten(mask, 0, 0)
+            offsets[i] = (ty, tx)
     return MaskCrops(size, offsets, crops)
+
+
+def _window(i0: np.ndarray, i1: np.ndarray, low: int, high: int) -> tuple[int, int]:
+    """The output range [start, stop) whose taps touch input rows low..high."""
+    hit = np.flatnonzero(((i0 >= low) & (i0 <= high)) | ((i1 >= low) & (i1 <= high)))
+    return int(hit[0]), int(hit[-1]) + 1
