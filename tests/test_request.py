@@ -91,7 +91,9 @@ def test_prompts_outside_the_image_are_refused_with_their_position():
     req = SegmentRequest(point_prompts=[PointPrompt(95, 10)])
     with pytest.raises(RequestError, match=r"point_prompts\[0\].*x=95.*90x60"):
         req.check_inside(90, 60)
-    SegmentRequest(point_prompts=[PointPrompt(90, 60)]).check_inside(90, 60)
+    SegmentRequest(point_prompts=[PointPrompt(89.5, 59.5), PointPrompt(-0.5, 0)]).check_inside(90, 60)
+    with pytest.raises(RequestError, match="outside"):
+        SegmentRequest(point_prompts=[PointPrompt(90, 10)]).check_inside(90, 60)
     with pytest.raises(RequestError, match="box_prompts"):
         SegmentRequest(box_prompts=[BoxPrompt(100, 0, 120, 10)]).check_inside(90, 60)
 

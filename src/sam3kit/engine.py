@@ -532,37 +532,8 @@ def _prepare_or_error(source: ImageInput) -> PreparedImage | Exception:
 
 
 def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> SegmentationResult:
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return SegmentationResult(
-            size,
-            MaskCrops(size, [], []),
-            np.zeros(0, np.float32),
-            np.zeros((0, 4), np.float32),
-            np.zeros(0, np.int64),
-            [],
-            [],
-        )
-    return SegmentationResult(
-        image_size=size,
-        masks=MaskCrops.concat([p.mask_crops for p in parts], size),
-        scores=np.concatenate([p.scores for p in parts]),
-        boxes=np.concatenate([p.boxes for p in parts]),
-        object_ids=np.concatenate([p.object_ids for p in parts]),
-        sources=[s for p in parts for s in p.sources],
-        concepts=[c for p in parts for c in p.concepts],
-        candidates=[c for p in parts for c in p.candidates],
-    )
+    return SegmentationResult.concat(parts, size)
 
 
 def _take(result: SegmentationResult, index: list[int]) -> SegmentationResult:
-    return SegmentationResult(
-        image_size=result.image_size,
-        masks=result.mask_crops.take(index),
-        scores=result.scores[index],
-        boxes=result.boxes[index],
-        object_ids=result.object_ids[index],
-        sources=[result.sources[i] for i in index],
-        concepts=[result.concepts[i] for i in index],
-        candidates=[result.candidates[i] for i in index],
-    )
+    return result.take(index)

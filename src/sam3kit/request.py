@@ -3,7 +3,8 @@
 It mirrors the hosted SAM 3 image API (``prompt``, ``point_prompts``, ``box_prompts``, ``include_scores``,
 ``include_boxes``, ``return_multiple_masks``, ``max_masks``, ``apply_mask``, ``output_format``,
 ``sync_mode``) so that a JSON body written for the hosted service runs locally unchanged.
-All coordinates in a request are **pixels of the original image, (x, y) = (column, row)**.
+All coordinates in a request are **pixels of the original image, (x, y) = (column, row)**, counted as SAM
+counts them: the centre of the top-left pixel is (0, 0).
 """
 
 from __future__ import annotations
@@ -262,14 +263,18 @@ class SegmentRequest:
         return [ObjectPrompt(oid, tuple(pts), tuple(bxs)) for oid, (pts, bxs) in grouped.items()]
 
     def check_inside(self, width: int, height: int) -> None:
-        """Refuse prompts that fall outside a ``width`` x ``height`` image (pixels)."""
+        """Refuse prompts that fall outside a ``width`` x ``height`` image.
+
+        Pixel centres are whole numbers, so the image spans -0.5 .. width - 0.5 in x (and likewise in y).
+        """
+        right, bottom = width - 0.5, height - 0.5
         for i, p in enumerate(self.point_prompts):
-            if not (0 <= p.x <= width and 0 <= p.y <= height):
+            if not (-0.5 <= p.x <= right and -0.5 <= p.y <= bottom):
                 raise RequestError(
                     f"point_prompts[{i}] at (x={p.x:g}, y={p.y:g}) lies outside the {width}x{height} image"
                 )
         for i, b in enumerate(self.box_prompts):
-            if b.x_max <= 0 or b.y_max <= 0 or b.x_min >= width or b.y_min >= height:
+            if b.x_max <= -0.5 or b.y_max <= -0.5 or b.x_min >= right or b.y_min >= bottom:
                 raise RequestError(f"box_prompts[{i}] {b.xyxy} lies outside the {width}x{height} image")
 
     def to_dict(self) -> dict[str, Any]:

@@ -90,6 +90,37 @@ class SegmentationResult:
                 "masks, scores, boxes, object_ids, sources and concepts must have one entry per mask"
             )
 
+    @classmethod
+    def concat(cls, parts: list[SegmentationResult], size: tuple[int, int]) -> SegmentationResult:
+        """One result holding the masks of ``parts`` (all of an image of ``size``), in order."""
+        parts = [p for p in parts if len(p)]
+        return cls(
+            image_size=size,
+            masks=MaskCrops.concat([p.mask_crops for p in parts], size),
+            scores=np.concatenate([p.scores for p in parts]) if parts else np.zeros(0, np.float32),
+            boxes=np.concatenate([p.boxes for p in parts]) if parts else np.zeros((0, 4), np.float32),
+            object_ids=np.concatenate([p.object_ids for p in parts]) if parts else np.zeros(0, np.int64),
+            sources=[s for p in parts for s in p.sources],
+            concepts=[c for p in parts for c in p.concepts],
+            candidates=[c for p in parts for c in p.candidates],
+            provenance=parts[0].provenance if parts else None,
+        )
+
+    def take(self, index: list[int]) -> SegmentationResult:
+        """A result holding only the masks at ``index``, in that order."""
+        index = [int(i) for i in index]
+        return SegmentationResult(
+            image_size=self.image_size,
+            masks=self.mask_crops.take(index),
+            scores=self.scores[index],
+            boxes=self.boxes[index],
+            object_ids=self.object_ids[index],
+            sources=[self.sources[i] for i in index],
+            concepts=[self.concepts[i] for i in index],
+            candidates=[self.candidates[i] for i in index],
+            provenance=self.provenance,
+        )
+
     def __repr__(self) -> str:
         return f"SegmentationResult({len(self)} masks, image {self.image_size[0]}x{self.image_size[1]})"
 
