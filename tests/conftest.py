@@ -19,6 +19,18 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_video_checkpoint(tmp_path_factory):
+    """A tiny SAM 3 whose video tracker can carry memory across frames.
+
+    transformers' video tracker splits object pointers into 64-channel tokens, so video needs a hidden
+    size above 64 (the image tests' checkpoint uses 32 to stay fast).
+    """
+    from sam3kit.testing import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("sam3-tiny-video"), hidden=128)
+
+
+@pytest.fixture(scope="session")
 def segmenter(tiny_checkpoint):
     """One shared Sam3Segmenter over the tiny checkpoint (CPU, float32)."""
     from sam3kit import Sam3Segmenter

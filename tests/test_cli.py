@@ -27,7 +27,7 @@ def image_folder(tmp_path, rgb_image):
     folder = tmp_path / "images"
     folder.mkdir()
     Image.fromarray(rgb_image).save(folder / "a.png")
-    Image.fromarray((np.arange(40 * 30).reshape(40, 30) * 40).astype(np.uint16)).save(folder / "b16.png")
+    Image.fromarray((np.arange(40 * 48).reshape(40, 48) * 30).astype(np.uint16)).save(folder / "b16.png")
     (folder / "broken.png").write_bytes(b"this is not an image")
     return folder
 
@@ -65,7 +65,7 @@ def test_segment_writes_masks_labels_preview_and_seed_json(tiny_checkpoint, imag
     assert mask0.shape == (60, 90) and set(np.unique(mask0)) <= {0, 255}
     assert body["provenance"]["model"] == str(tiny_checkpoint)
     b16 = json.loads((out / "b16.json").read_text())
-    assert np.asarray(Image.open(out / "b16_labels.png")).shape == (40, 30) and len(b16["metadata"]) == 5
+    assert np.asarray(Image.open(out / "b16_labels.png")).shape == (40, 48) and len(b16["metadata"]) == 5
 
 
 def test_rerun_skips_done_images_unless_overwrite(tiny_checkpoint, image_folder, tmp_path):

@@ -25,6 +25,7 @@ _EXPORTS = {
     "load_image": "images",
     "to_rgb_uint8": "images",
     "DEFAULT_MODEL": "model",
+    "Sam3VideoSegmenter": "video",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .model import DEFAULT_MODEL
     from .request import BoxPrompt, PointPrompt, RequestError, SegmentRequest
     from .result import MaskCandidates, SegmentationResult
+    from .video import Sam3VideoSegmenter
 
 
 def __getattr__(name: str) -> Any:

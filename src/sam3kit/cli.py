@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print versions, the device, and whether the model is cached")
     info.add_argument("--model", default=None, help="hub id or local folder (default: facebook/sam3)")
+
+    from .cli_track import add_track_parser  # here: cli_track imports this module's prompt parsers
+
+    add_track_parser(sub)
     return parser
 
 
@@ -298,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "segment":
         return cmd_segment(args)
+    if args.command == "track":
+        from .cli_track import cmd_track
+
+        return cmd_track(args)
     return cmd_info(args)
 
 

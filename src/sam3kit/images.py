@@ -137,7 +137,12 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         low, high = 0.0, 1.0
     else:
         low, high = (float(v) for v in np.nanpercentile(data, [LOW_PERCENTILE, HIGH_PERCENTILE]))
-    if not np.isfinite(low) or high <= low:
-        return np.zeros(arr.shape, dtype=np.uint8)
-    scaled = (data - low) * (255.0 / (high - low))
+    return stretch_to_uint8(data, low, high)
+
+
+def stretch_to_uint8(data: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map ``low``..``high`` linearly to 0..255 (clipped; NaN to 0), keeping the array's shape."""
+    if not np.isfinite(low) or not high > low:
+        return np.zeros(data.shape, dtype=np.uint8)
+    scaled = (data.astype(np.float32, copy=False) - np.float32(low)) * np.float32(255.0 / (high - low))
     return np.nan_to_num(np.clip(scaled, 0, 255), nan=0.0).round().astype(np.uint8)

@@ -172,6 +172,25 @@ def resolve_hub_model(model: str, revision: str | None, token: str | bool | None
     return False
 
 
+def resolve_source(
+    model: str | Path, revision: str | None, token: str | bool | None, local_files_only: bool
+) -> tuple[str, bool]:
+    """Check a model can be had; return the name to load it by and whether to use the local cache only.
+
+    A path is checked as a SAM 3 folder; a hub id as reachable or cached (see :func:`resolve_hub_model`).
+    """
+    name = str(model)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise ModelLoadError(f"model folder {path} does not exist")
+        check_local_folder(path)
+        return str(path), local_files_only
+    if not local_files_only:
+        local_files_only = resolve_hub_model(name, revision, token)
+    return name, local_files_only
+
+
 def load_sam3(
     model: str | Path = DEFAULT_MODEL,
     *,
@@ -190,15 +209,7 @@ def load_sam3(
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
     from transformers.utils import logging as hf_logging
 
-    name = str(model)
-    path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")):
-        if not path.is_dir():
-            raise ModelLoadError(f"model folder {path} does not exist")
-        check_local_folder(path)
-        name = str(path)
-    elif not local_files_only:
-        local_files_only = resolve_hub_model(name, revision, token)
+    name, local_files_only = resolve_source(model, revision, token, local_files_only)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}

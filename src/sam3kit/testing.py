@@ -93,7 +93,7 @@ def sam3_video_config(
         memory_attention_feed_forward_hidden_size=2 * hidden,
         memory_attention_rope_feat_sizes=[grid, grid],
         memory_encoder_hidden_size=hidden,
-        memory_encoder_output_channels=16,
+        memory_encoder_output_channels=64,  # the video tracker reads 64-channel memories
         mask_downsampler_embed_dim=hidden,
         memory_fuser_embed_dim=hidden,
         memory_fuser_intermediate_dim=2 * hidden,
