@@ -237,7 +237,7 @@ class Sam3Segmenter:
 
         ``fields`` build the request (``prompt="cell"``) or override fields of the one given.
         """
-        request = _build_request(request, fields)
+        request = build_request(request, fields)
         if image is None:
             if not request.image_url:
                 raise ValueError("no image: pass one, or set image_url in the request")
@@ -302,7 +302,7 @@ class Sam3Segmenter:
             raise ValueError("errors must be 'raise' or 'return'")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        request = _build_request(request, fields)
+        request = build_request(request, fields)
         sources = images if isinstance(images, Sequence) else list(images)
         total = len(sources)
         for phrase in request.concepts:
@@ -516,7 +516,8 @@ def _slice_vision(vision: Any, i: int) -> Any:
     )
 
 
-def _build_request(request: SegmentRequest | None, fields: dict[str, Any]) -> SegmentRequest:
+def build_request(request: SegmentRequest | dict | None, fields: dict[str, Any]) -> SegmentRequest:
+    """A request from a ``SegmentRequest``, a hosted-API dict or None, with ``fields`` overriding its fields."""
     if request is None:
         return SegmentRequest(**fields)
     if isinstance(request, dict):

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import _build_request, object_points
+from .engine import build_request, object_points
 from .errors import ModelLoadError
 from .frames import FrameSource, FrameSourceError, IntensityScaling, intensity_scaling, open_frames
 from .masks import MaskCrops, upsample_to_crops
@@ -225,7 +225,7 @@ class VideoSession:
         replaces its prompts on that frame (the way to correct it). Returns the point/box objects' masks on
         this frame (concept instances appear during :meth:`propagate`). Coordinates are pixels, (x, y).
         """
-        request = _build_request(request, fields)
+        request = build_request(request, fields)
         frame_idx = self._check_frame(frame_idx)
         if request.exemplar_boxes:
             raise RequestError(
