@@ -85,3 +85,24 @@ def test_missing_and_corrupt_files_raise_image_error(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ImageError, match="cannot read"):
         load_image(bad)
+
+
+def test_http_url_is_downloaded(tmp_path, rgb_image):
+    """A URL served from this machine's loopback interface (no outside network)."""
+    import functools
+    import http.server
+    import threading
+
+    Image.fromarray(rgb_image).save(tmp_path / "served.png")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/served.png"
+        assert np.array_equal(load_image(url), rgb_image)
+        with pytest.raises(ImageError, match="cannot download"):
+            load_image(url.replace("served", "absent"))
+    finally:
+        server.shutdown()
+        server.server_close()
