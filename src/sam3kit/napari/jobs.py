@@ -17,16 +17,18 @@ import numpy as np
 
 from ..engine import PreparedImage
 from ..errors import ModelLoadError
+from ..frames import FrameSourceError
 from ..images import ImageError
 from ..request import RequestError, SegmentRequest
 from .convert import Plane, PromptLayerError
 from .labels import LabelsError, PlaneResult
-from .models import get_segmenter
+from .models import get_segmenter, get_video_segmenter
+from .propagate import AxisStack, Tracked
 
 log = logging.getLogger(__name__)
 
 #: Errors whose message already tells the user what to do.
-EXPECTED_ERRORS = (RequestError, ModelLoadError, ImageError, PromptLayerError, LabelsError)
+EXPECTED_ERRORS = (RequestError, ModelLoadError, ImageError, PromptLayerError, LabelsError, FrameSourceError)
 
 
 @dataclass
@@ -108,6 +110,36 @@ def segment_planes(
             yield failure(outcome, where=f"plane {plane}: ")
         else:
             yield PlaneResult(plane, outcome)
+
+
+def propagate_stack(
+    model: str,
+    device: str,
+    stack: AxisStack,
+    request: SegmentRequest,
+    direction: str,
+) -> Generator[str, None, Tracked | Failure]:
+    """Prompt frame ``stack.plane[stack.axis]`` of ``stack`` with ``request`` and track it in ``direction``
+    with the shared video model: yields once when the model is ready, once for the prompt and once per frame
+    visited, then returns every visited frame (or the :class:`Failure`)."""
+    start = stack.plane[stack.axis]
+    try:
+        yield f"loading {model} (video)"
+        video = get_video_segmenter(model, device)
+        yield f"prompting frame {start}"
+        session = video.init_video_session(stack)
+        try:
+            session.add_prompt(start, request)
+            frames = []
+            for frame in session.propagate(direction, start_frame_idx=start):
+                frames.append(frame)
+                yield f"frame {frame.frame_idx}: {len(frame.result)} objects"
+        finally:
+            session.close()
+    except Exception as exc:
+        return failure(exc)
+    object_ids = [o.object_id for o in request.objects() if o.object_id is not None]
+    return Tracked(stack.plane, stack.axis, direction, frames, object_ids)
 
 
 class PlaneStack(Sequence):

@@ -1,7 +1,8 @@
 """One loaded SAM 3 per (model, device), shared by every widget of the session.
 
 Loading takes seconds to minutes and gigabytes, so widgets never own a model: they ask this cache, from a
-worker thread, and get the same :class:`~sam3kit.Sam3Segmenter` (whose engine is thread-safe).
+worker thread, and get the same :class:`~sam3kit.Sam3Segmenter` (whose engine is thread-safe). The video
+model (:class:`~sam3kit.video.Sam3VideoSegmenter`, for propagation through Z or T) has a cache of its own.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..engine import Sam3Segmenter
+    from ..video import Sam3VideoSegmenter
 
 log = logging.getLogger(__name__)
 
 _models: dict[tuple[str, str], Sam3Segmenter] = {}
+_video_models: dict[tuple[str, str], Sam3VideoSegmenter] = {}
 _lock = threading.Lock()
 
 
@@ -38,6 +41,25 @@ def get_segmenter(model: str, device: str = "auto") -> Sam3Segmenter:
         if key not in _models:
             _models[key] = Sam3Segmenter.from_pretrained(key[0], device=key[1])
         return _models[key]
+
+
+def get_video_segmenter(model: str, device: str = "auto") -> Sam3VideoSegmenter:
+    """The shared video segmenter for ``model`` on ``device``, loading it on first use (slow: call off the
+    GUI thread). Raises :class:`~sam3kit.ModelLoadError` when it cannot be loaded."""
+    keep_triton_out_after_mesa()
+    from ..video import Sam3VideoSegmenter
+
+    key = _key(model, device)
+    with _lock:
+        if key not in _video_models:
+            _video_models[key] = Sam3VideoSegmenter.from_pretrained(key[0], device=key[1])
+        return _video_models[key]
+
+
+def share_video_segmenter(model: str, device: str, segmenter: Sam3VideoSegmenter) -> None:
+    """Offer an already loaded video segmenter under ``(model, device)``, e.g. one a script built."""
+    with _lock:
+        _video_models[_key(model, device)] = segmenter
 
 
 def keep_triton_out_after_mesa() -> bool:
@@ -76,3 +98,4 @@ def forget_models() -> None:
     """Drop every shared model (their memory is freed once no widget holds a result that uses them)."""
     with _lock:
         _models.clear()
+        _video_models.clear()

@@ -29,6 +29,7 @@ from napari.utils.notifications import show_error, show_info
 
 from ..model import DEFAULT_MODEL
 from ..request import RequestError, SegmentRequest, split_concepts
+from ..video import DIRECTIONS
 from . import jobs
 from .convert import (
     Plane,
@@ -63,6 +64,7 @@ from .layers import (
     set_polarity,
     toggle_polarity,
 )
+from .propagate import AxisStack, Tracked, axis_choices, frames_visited, leading_axes, write_tracks
 
 if TYPE_CHECKING:
     import napari
@@ -117,6 +119,9 @@ class Sam3Widget(Container):
         self.live = CheckBox(value=False, text="live: re-segment when a point is added or moved")
         self.all_planes = CheckBox(value=False, text="text prompt on every plane")
         self.replace = CheckBox(value=False, text="replace existing labels")
+        self.along = ComboBox(choices=self._axis_choices, label="propagate along")
+        self.direction = ComboBox(value="both", choices=list(DIRECTIONS), label="direction")
+        self.propagate_button = PushButton(text="Propagate")
         self.segment_button = PushButton(text=f"Segment ({SHORTCUTS['segment']})")
         self.accept_button = PushButton(text=f"Accept ({SHORTCUTS['accept']})")
         self.clear_button = PushButton(text=f"Clear ({SHORTCUTS['clear']})")
@@ -142,6 +147,9 @@ class Sam3Widget(Container):
                 self.live,
                 self.all_planes,
                 self.replace,
+                self.along,
+                self.direction,
+                self.propagate_button,
                 Container(
                     widgets=[self.segment_button, self.accept_button], layout="horizontal", labels=False
                 ),
@@ -159,6 +167,10 @@ class Sam3Widget(Container):
 
         return choices
 
+    def _axis_choices(self, *_: Any) -> list[tuple[str, int]]:
+        image = getattr(getattr(self, "image", None), "value", None)
+        return axis_choices(image, self.viewer.dims.axis_labels)
+
     def _connect(self) -> None:
         events = self.viewer.layers.events
         for event in (events.inserted, events.removed, events.reordered):
@@ -168,6 +180,7 @@ class Sam3Widget(Container):
         self.new_object.changed.connect(self.next_object)
         self.load_button.changed.connect(self.load_model)
         self.segment_button.changed.connect(self.segment)
+        self.propagate_button.changed.connect(self.propagate)
         self.accept_button.changed.connect(self.accept)
         self.clear_button.changed.connect(self.clear)
         self.cancel_button.changed.connect(self.cancel)
@@ -335,7 +348,7 @@ class Sam3Widget(Container):
         worker.yielded.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
         self._worker = worker
-        self.segment_button.enabled = False
+        self.segment_button.enabled = self.propagate_button.enabled = False
         self.cancel_button.enabled = True
         self.status.value = desc
         worker.start()
@@ -422,6 +435,33 @@ class Sam3Widget(Container):
         callback = partial(self._on_segmented_objects, image)
         self._start(jobs.segment_plane, args, 3, "SAM 3: live", returned=callback)
 
+    def propagate(self, *_: Any) -> None:
+        """Track the current plane's prompts through the stack along the chosen axis and direction with SAM
+        3's video model; the labels go into ``<image> SAM 3`` when every frame is done (one undo step)."""
+        if self._refuse_if_busy():
+            return
+        image = self._image_or_error()
+        if image is None:
+            return
+        direction = self.direction.value
+        try:
+            lead = leading_axes(image)
+            self._check_view(image)
+            plane = current_plane(image, self.viewer.dims.point)
+            axis = int(self.along.value or 0)
+            if not 0 <= axis < lead:
+                raise PromptLayerError(f"image {image.name!r} has no leading axis {axis}: choose another")
+            request = with_explicit_ids(self._plane_request(image, plane))
+        except (PromptLayerError, RequestError) as exc:
+            show_error(str(exc))
+            return
+        data = image.data[0] if image.multiscale else image.data
+        stack = AxisStack(data, plane, axis)
+        total = 2 + len(frames_visited(len(stack), plane[axis], direction))
+        args = (*self._settings(), stack, request, direction)
+        callback = partial(self._on_propagated, image, request)
+        self._start(jobs.propagate_stack, args, total, "SAM 3: propagating", returned=callback)
+
     def _refuse_if_busy(self) -> bool:
         if self.busy:
             show_info("SAM 3 is still working: wait for it, or press Cancel")
@@ -440,7 +480,7 @@ class Sam3Widget(Container):
 
     def _on_finished(self) -> None:
         worker, self._worker = self._worker, None
-        self.segment_button.enabled = True
+        self.segment_button.enabled = self.propagate_button.enabled = True
         self.cancel_button.enabled = False
         if worker is not None and worker.abort_requested:
             self.status.value = "cancelled"
@@ -480,6 +520,21 @@ class Sam3Widget(Container):
         self._pending.setdefault(item.plane, {}).update(split_result(item.result, TEXT))
         self._refresh_preview([item.plane])
         self.status.value = "live: preview updated"
+
+    def _on_propagated(self, image: Image, request: SegmentRequest, outcome: Tracked | jobs.Failure) -> None:
+        if isinstance(outcome, jobs.Failure):
+            return self._fail(outcome)
+        if image not in self.viewer.layers:
+            return
+        try:
+            labels = self._layer_for(image, output_name(image))
+            mapping = write_tracks(labels, outcome, replace=self.replace.value, request=request)
+        except LabelsError as exc:
+            show_error(str(exc))
+            return
+        self.status.value = (
+            f"propagated {len(mapping)} objects through {len(outcome.frames)} planes into {labels.name!r}"
+        )
 
     def _on_plane(self, image: Image, outcome: PlaneResult | jobs.Failure | None) -> None:
         if isinstance(outcome, jobs.Failure):
