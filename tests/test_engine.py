@@ -269,3 +269,17 @@ def test_compiled_backbone_gives_the_same_result(tiny_checkpoint, rgb_image):
     b = eager.segment(rgb_image, prompt="cell", score_threshold=0.0, point_prompts=[PointPrompt(30, 20)])
     assert compiled.loaded.tracker.vision_encoder.backbone is compiled.loaded.detector.vision_encoder.backbone
     assert np.allclose(a.scores, b.scores, atol=1e-4) and (a.masks == b.masks).mean() > 0.999
+
+
+def test_batch_runs_the_backbone_once_per_image_even_with_a_tiny_cache(tiny_checkpoint, rgb_image):
+    seg = Sam3Segmenter.from_pretrained(str(tiny_checkpoint), device="cpu", cache_size=0)
+    images = [np.roll(rgb_image, i, axis=1) for i in range(5)]
+    seen = []
+    hook = seg.loaded.detector.vision_encoder.backbone.register_forward_hook(
+        lambda m, args, out: seen.append(args[0].shape[0])
+    )
+    try:
+        results = seg.segment_batch(images, prompt="cell", batch_size=2)
+    finally:
+        hook.remove()
+    assert seen == [2, 2, 1] and len(results) == 5

@@ -319,9 +319,10 @@ class Sam3Segmenter:
                 chunk = [f.result() for f in pending]
                 pending = read_ahead(start + batch_size)  # decoded while the model runs on this batch
                 good = [p for p in chunk if isinstance(p, PreparedImage)]
+                encoded: dict[str, ImageEmbedding] = {}
                 try:
-                    if good:
-                        self._embeddings(good)
+                    if good:  # kept here, not only in the cache, which may be smaller than a batch
+                        encoded = dict(zip((p.key for p in good), self._embeddings(good)))
                 except Exception as exc:  # one bad image must not sink the batch: retry one by one below
                     log.warning("batched encoding failed (%s); encoding images one by one", exc)
                 for source, prepared in zip(batch_sources, chunk):
@@ -330,7 +331,8 @@ class Sam3Segmenter:
                         if isinstance(prepared, Exception):
                             raise prepared
                         request.check_inside(prepared.size[1], prepared.size[0])
-                        outcome = self._decode(self._embeddings([prepared])[0], request)
+                        emb = encoded.get(prepared.key) or self._embeddings([prepared])[0]
+                        outcome = self._decode(emb, request)
                     except Exception as exc:
                         if errors == "raise":
                             raise
