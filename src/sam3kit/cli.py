@@ -54,6 +54,37 @@ def _box(text: str) -> dict[str, Any]:
     return box
 
 
+def add_prompt_arguments(parser: argparse.ArgumentParser, where: str) -> None:
+    """``--prompt``, ``--point``, ``--box`` and ``--request``; ``where`` qualifies the pixels (" of the frame")."""
+    parser.add_argument("--prompt", help='text concept(s): "cell" or "cell, nucleus"')
+    parser.add_argument(
+        "--point",
+        action="append",
+        type=_point,
+        default=[],
+        metavar="X,Y[,LABEL[,OBJECT_ID]]",
+        help=f"point prompt in pixels{where}; label 1 foreground (default) or 0 background; repeatable",
+    )
+    parser.add_argument(
+        "--box",
+        action="append",
+        type=_box,
+        default=[],
+        metavar="X0,Y0,X1,Y1[,OBJECT_ID]",
+        help=f"box prompt in pixels{where}; repeatable",
+    )
+    parser.add_argument("--request", type=Path, help="a JSON request body in the hosted SAM 3 API's format")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--device`` and ``--dtype``."""
+    parser.add_argument("--model", default=None, help="hub id or local folder (default: facebook/sam3)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument(
+        "--dtype", default="auto", help="auto (bfloat16 on CUDA, else float32), float32, bfloat16"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sam3kit", description="SAM 3 segmentation from the command line")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -62,29 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="segment images with text, point and box prompts")
     seg.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
     seg.add_argument("--out", required=True, type=Path, help="output folder")
-    seg.add_argument("--prompt", help='text concept(s): "cell" or "cell, nucleus"')
-    seg.add_argument(
-        "--point",
-        action="append",
-        type=_point,
-        default=[],
-        metavar="X,Y[,LABEL[,OBJECT_ID]]",
-        help="point prompt in pixels; label 1 foreground (default) or 0 background; repeatable",
-    )
-    seg.add_argument(
-        "--box",
-        action="append",
-        type=_box,
-        default=[],
-        metavar="X0,Y0,X1,Y1[,OBJECT_ID]",
-        help="box prompt in pixels; repeatable",
-    )
-    seg.add_argument("--request", type=Path, help="a JSON request body in the hosted SAM 3 API's format")
-    seg.add_argument("--model", default=None, help="hub id or local folder (default: facebook/sam3)")
-    seg.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    seg.add_argument(
-        "--dtype", default="auto", help="auto (bfloat16 on CUDA, else float32), float32, bfloat16"
-    )
+    add_prompt_arguments(seg, "")
+    add_model_arguments(seg)
     seg.add_argument("--batch-size", type=int, default=4, help="images per backbone batch")
     seg.add_argument(
         "--score-threshold", type=float, help="keep concept masks scoring above this (default 0.5)"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import _box, _point, build_request
+from .cli import add_model_arguments, add_prompt_arguments, build_request
 
 
 def add_track_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,24 +22,7 @@ def add_track_parser(subparsers: Any) -> argparse.ArgumentParser:
     track = subparsers.add_parser("track", help="propagate prompts through a video, frame folder or stack")
     track.add_argument("input", metavar="INPUT", help="video file, folder of frames, or .npy/.tif stack")
     track.add_argument("--out", required=True, type=Path, help="output folder")
-    track.add_argument("--prompt", help='text concept(s): "cell" or "cell, nucleus"')
-    track.add_argument(
-        "--point",
-        action="append",
-        type=_point,
-        default=[],
-        metavar="X,Y[,LABEL[,OBJECT_ID]]",
-        help="point prompt in pixels of the prompt frame; label 1 foreground (default) or 0; repeatable",
-    )
-    track.add_argument(
-        "--box",
-        action="append",
-        type=_box,
-        default=[],
-        metavar="X0,Y0,X1,Y1[,OBJECT_ID]",
-        help="box prompt in pixels of the prompt frame; repeatable",
-    )
-    track.add_argument("--request", type=Path, help="a JSON request body in the hosted SAM 3 API's format")
+    add_prompt_arguments(track, " of the prompt frame")
     track.add_argument(
         "--frame", type=int, default=0, help="the frame the prompts are on (0-based; default 0)"
     )
@@ -58,11 +41,7 @@ def add_track_parser(subparsers: Any) -> argparse.ArgumentParser:
     track.add_argument(
         "--score-threshold", type=float, help="keep concept detections scoring above this (default 0.5)"
     )
-    track.add_argument("--model", default=None, help="hub id or local folder (default: facebook/sam3)")
-    track.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    track.add_argument(
-        "--dtype", default="auto", help="auto (bfloat16 on CUDA, else float32), float32, bfloat16"
-    )
+    add_model_arguments(track)
     track.set_defaults(func=cmd_track, max_masks=None, output_format=None)
     return track
 
