@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from sam3kit import ModelLoadError, Sam3Segmenter
+from sam3kit import DEFAULT_MODEL, ModelLoadError, Sam3Segmenter
 from sam3kit import model as model_mod
 
 
@@ -98,7 +98,7 @@ def empty_hub_cache(tmp_path, monkeypatch):
 def test_offline_with_nothing_cached_says_to_connect_or_use_a_folder(empty_hub_cache, monkeypatch):
     monkeypatch.setattr(model_mod, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ModelLoadError, match="cannot reach the Hugging Face hub.*not in the local cache"):
-        Sam3Segmenter.from_pretrained("facebook/sam3")
+        Sam3Segmenter.from_pretrained(DEFAULT_MODEL)  # the hub itself is simulated above
 
 
 @pytest.mark.parametrize(
@@ -122,4 +122,4 @@ def test_hub_refusals_say_what_to_do(empty_hub_cache, monkeypatch, error, status
     monkeypatch.setattr(model_mod, "hub_reachable", lambda timeout=3.0: True)
     monkeypatch.setattr("huggingface_hub.hf_hub_download", refuse)
     with pytest.raises(ModelLoadError, match=message):
-        Sam3Segmenter.from_pretrained("facebook/sam3")
+        Sam3Segmenter.from_pretrained(DEFAULT_MODEL)  # the hub itself is simulated above
