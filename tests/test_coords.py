@@ -31,13 +31,6 @@ def test_conversions_round_trip(forward, back):
     assert np.allclose(back(forward(boxes, W, H), W, H), boxes)
 
 
-def test_mask_box_spans_pixel_edges():
-    mask = np.zeros((H, W), bool)
-    mask[10:50, 20:60] = True  # rows 10..49, cols 20..59
-    assert coords.mask_to_xyxy(mask) == (20.0, 10.0, 60.0, 50.0)
-    assert coords.mask_to_xyxy(np.zeros((3, 3), bool)) is None
-
-
 def test_wrong_box_shape_is_refused():
     with pytest.raises(ValueError, match="4 numbers"):
         coords.xyxy_to_cxcywh_norm(np.zeros((2, 3)), W, H)

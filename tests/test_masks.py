@@ -7,8 +7,9 @@ from sam3kit.masks import MaskCrops, bilinear_taps, upsample_to_crops
 def test_bilinear_taps_reproduce_torch_interpolation():
     rng = np.random.default_rng(0)
     low = rng.random((7, 9)).astype(np.float32)
-    ref = torch.nn.functional.interpolate(torch.from_numpy(low)[None, None], size=(20, 31), mode="bilinear",
-                                          align_corners=False)[0, 0].numpy()
+    ref = torch.nn.functional.interpolate(
+        torch.from_numpy(low)[None, None], size=(20, 31), mode="bilinear", align_corners=False
+    )[0, 0].numpy()
     y0, y1, wy = bilinear_taps(20, 7)
     x0, x1, wx = bilinear_taps(31, 9)
     rows = low[y0] * (1 - wy[:, None]) + low[y1] * wy[:, None]
@@ -44,3 +45,9 @@ def test_mask_crops_round_trip_and_boxes():
     assert crops.boxes().tolist() == [[1, 2, 9, 8], [0, 0, 0, 0]]
     assert crops.areas().tolist() == [19, 0]
     assert np.array_equal(crops.take([1, 0]).to_array(), masks[::-1])
+
+
+def test_mask_box_spans_pixel_edges():
+    mask = np.zeros((1, 100, 200), bool)
+    mask[0, 10:50, 20:60] = True  # rows 10..49, cols 20..59
+    assert MaskCrops.from_array(mask).boxes().tolist() == [[20.0, 10.0, 60.0, 50.0]]

@@ -43,12 +43,3 @@ def xywh_norm_to_xyxy(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     """Normalised top-left (x, y, w, h) (FiftyOne) -> pixel corners."""
     x, y, w, h = _split(boxes)
     return np.stack([x * width, y * height, (x + w) * width, (y + h) * height], -1)
-
-
-def mask_to_xyxy(mask: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The tight pixel box around a boolean (H, W) mask, corners at pixel edges; None if empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))

@@ -350,7 +350,7 @@ class Sam3Segmenter:
             objects = request.objects()
             if objects:
                 parts.append(self._segment_objects(emb, request, objects))
-        result = _concat(parts, emb.size)
+        result = SegmentationResult.concat(parts, emb.size)
         result.provenance = self._provenance(request)
         return result
 
@@ -430,9 +430,9 @@ class Sam3Segmenter:
             points, labels = object_points(obj)
             groups.setdefault(len(points), []).append((obj, points, labels))
         parts = [self._run_tracker(features, emb.size, request, group) for group in groups.values()]
-        merged = _concat(parts, emb.size)
+        merged = SegmentationResult.concat(parts, emb.size)
         order = {obj.object_id: i for i, obj in enumerate(objects)}
-        return _take(merged, sorted(range(len(merged)), key=lambda i: order[int(merged.object_ids[i])]))
+        return merged.take(sorted(range(len(merged)), key=lambda i: order[int(merged.object_ids[i])]))
 
     def _run_tracker(
         self,
@@ -532,11 +532,3 @@ def _prepare_or_error(source: ImageInput) -> PreparedImage | Exception:
         return prepare_image(source)
     except Exception as exc:
         return exc
-
-
-def _concat(parts: list[SegmentationResult], size: tuple[int, int]) -> SegmentationResult:
-    return SegmentationResult.concat(parts, size)
-
-
-def _take(result: SegmentationResult, index: list[int]) -> SegmentationResult:
-    return result.take(index)

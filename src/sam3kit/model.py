@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,22 @@ def resolve_source(
     return name, local_files_only
 
 
+@contextmanager
+def hub_loading(name: str) -> Iterator[None]:
+    """Around ``from_pretrained`` calls: quiet transformers' expected notices (a ``sam3_video`` checkpoint
+    loaded into the image models) and turn its loading errors into a :class:`ModelLoadError`."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        raise explain_load_error(exc, name) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
 def load_sam3(
     model: str | Path = DEFAULT_MODEL,
     *,
@@ -207,25 +225,16 @@ def load_sam3(
     first image then takes longer).
     """
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
-    from transformers.utils import logging as hf_logging
 
     name, local_files_only = resolve_source(model, revision, token, local_files_only)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "sam3_video used for sam3_tracker" notice is expected here
-    try:
+    with hub_loading(name):
         processor = Sam3Processor.from_pretrained(name, **kwargs)
         tracker_processor = Sam3TrackerProcessor.from_pretrained(name, **kwargs)
         detector = Sam3Model.from_pretrained(name, dtype=torch_dtype, **kwargs)
         tracker = Sam3TrackerModel.from_pretrained(name, dtype=torch_dtype, **kwargs)
-    except ModelLoadError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise explain_load_error(exc, name) from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
     shared = share_backbone(detector, tracker)
     detector.to(device).eval()
     tracker.to(device).eval()

@@ -619,23 +619,16 @@ def load_sam3_video(
         Sam3VideoModel,
         Sam3VideoProcessor,
     )
-    from transformers.utils import logging as hf_logging
 
-    from .model import explain_load_error, resolve_device, resolve_dtype, resolve_source
+    from .model import hub_loading, resolve_device, resolve_dtype, resolve_source
 
     name, local_files_only = resolve_source(model, revision, token, local_files_only)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    with hub_loading(name):
         image_processor = Sam3Processor.from_pretrained(name, **kwargs)
         video_model = Sam3VideoModel.from_pretrained(name, dtype=torch_dtype, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise explain_load_error(exc, name) from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
     images = image_processor.image_processor
     frames = Sam2VideoVideoProcessor(
         size=images.size, image_mean=images.image_mean, image_std=images.image_std
