@@ -135,14 +135,19 @@ def write_results(labels: Labels, items: Sequence[PlaneResult], *, replace: bool
         writes.append((indices, lookup[numbers[rr, cc]]))
         rows += [_feature_row(result, plane, int(n) - 1, int(i)) for n, i in zip(visible, ids)]
     _check_capacity(labels, next_id - 1)
+    write_undoable(labels, writes)
+    _append_features(labels, rows)
+    _append_runs(labels, items)
+    return [row["index"] for row in rows]
+
+
+def write_undoable(labels: Labels, writes: list[tuple[tuple[np.ndarray, ...], np.ndarray]]) -> None:
+    """Set ``labels.data[indices] = values`` for every write as one undo step, then redraw once."""
     with labels.block_history():
         for indices, values in writes:
             if indices[0].size:
                 labels.data_setitem(indices, values.astype(labels.data.dtype), refresh=False)
     labels.refresh()
-    _append_features(labels, rows)
-    _append_runs(labels, items)
-    return [row["index"] for row in rows]
 
 
 def _check_capacity(labels: Labels, largest: int) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..video import DIRECTIONS, FrameResult, label_image_by_id
 from .convert import Plane, PromptLayerError, image_shape
-from .labels import METADATA_KEY, _append_features, _check_capacity, _feature_row, next_label
+from .labels import METADATA_KEY, _append_features, _check_capacity, _feature_row, next_label, write_undoable
 
 if TYPE_CHECKING:
     from napari.layers import Image, Labels
@@ -120,12 +120,7 @@ def write_tracks(
     for oid in seen:
         lookup[oid] = mapping[oid]
     stale = np.array([previous[o] for o in objects if o in previous], dtype=np.int64)
-    writes = [_plane_write(labels, tracked, f, lookup, stale, replace) for f in tracked.frames]
-    with labels.block_history():
-        for indices, values in writes:
-            if indices[0].size:
-                labels.data_setitem(indices, values.astype(labels.data.dtype), refresh=False)
-    labels.refresh()
+    write_undoable(labels, [_plane_write(labels, tracked, f, lookup, stale, replace) for f in tracked.frames])
     _append_features(labels, rows)
     entry["tracks"][key] = {str(o): mapping[o] for o in sorted(objects & set(mapping))}
     _append_run(labels, tracked, request)
