@@ -31,6 +31,28 @@ def tiny_video_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def video_seg(tiny_video_checkpoint):
+    """One shared Sam3VideoSegmenter over the tiny video checkpoint (CPU, float32)."""
+    from sam3kit.video import Sam3VideoSegmenter
+
+    return Sam3VideoSegmenter.from_pretrained(str(tiny_video_checkpoint), device="cpu")
+
+
+@pytest.fixture
+def eager(video_seg, monkeypatch):
+    """``video_seg`` where every concept detection starts a track (random weights score low), at most 6
+    at once; restored after the test."""
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.setattr(video_seg.model, "new_det_thresh", 0.0)
+    monkeypatch.setattr(video_seg.model, "max_num_objects", 6)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "hitting max_num_objects" on every frame
+    yield video_seg
+    hf_logging.set_verbosity(verbosity)
+
+
+@pytest.fixture(scope="session")
 def segmenter(tiny_checkpoint):
     """One shared Sam3Segmenter over the tiny checkpoint (CPU, float32)."""
     from sam3kit import Sam3Segmenter

@@ -24,7 +24,7 @@ from sam3kit.frames import (
 )
 from sam3kit.request import RequestError
 from sam3kit.result import SegmentationResult
-from sam3kit.video import FrameResult, Sam3VideoSegmenter, label_image_by_id
+from sam3kit.video import FrameResult, label_image_by_id
 
 TARGET = 112  # the tiny checkpoint's input size (pixels)
 T, H, W = 8, 64, 80
@@ -33,24 +33,6 @@ T, H, W = 8, 64, 80
 @pytest.fixture(scope="session")
 def video_checkpoint(tiny_video_checkpoint):
     return tiny_video_checkpoint
-
-
-@pytest.fixture(scope="session")
-def video_seg(video_checkpoint):
-    return Sam3VideoSegmenter.from_pretrained(str(video_checkpoint), device="cpu")
-
-
-@pytest.fixture
-def eager(video_seg, monkeypatch):
-    """Every detection starts a track (random weights score low), at most 6 at once; restored after the test."""
-    from transformers.utils import logging as hf_logging
-
-    monkeypatch.setattr(video_seg.model, "new_det_thresh", 0.0)
-    monkeypatch.setattr(video_seg.model, "max_num_objects", 6)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "hitting max_num_objects" on every frame
-    yield video_seg
-    hf_logging.set_verbosity(verbosity)
 
 
 def moving_disc(frames: int = T, dtype=np.uint16) -> np.ndarray:

@@ -21,13 +21,6 @@ SHAPE = (5, 48, 64)
 SCALE, TRANSLATE = (2.0, 0.5, 0.5), (10.0, -3.0, 4.0)
 
 
-@pytest.fixture(scope="session")
-def video_seg(tiny_video_checkpoint):
-    from sam3kit.video import Sam3VideoSegmenter
-
-    return Sam3VideoSegmenter.from_pretrained(str(tiny_video_checkpoint), device="cpu")
-
-
 @pytest.fixture
 def make_video_widget(make_widget, tiny_video_checkpoint, video_seg, monkeypatch):
     """The widget set to the tiny video model; its requests ask for mask threshold 0 (see the module doc)."""

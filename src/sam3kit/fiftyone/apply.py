@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..model import DEFAULT_MODEL
-from ..request import SegmentRequest, split_concepts
+from ..request import split_concepts
 from .convert import (
     ClassValues,
     ObjectPrompts,
@@ -36,7 +36,7 @@ from .convert import (
     to_detections,
     to_segmentation,
 )
-from .loading import get_segmenter, model_name
+from .loading import get_segmenter
 from .provenance import (
     RunRecord,
     RunSettings,
@@ -87,6 +87,8 @@ def apply_sam3(
     score_threshold: float = 0.5,
     mask_threshold: float = 0.5,
     max_masks: int | None = None,
+    prompt_frame: int | None = None,
+    direction: str | None = None,
     batch_size: int = 4,
     num_workers: int = 2,
     model: Any = DEFAULT_MODEL,
@@ -116,7 +118,25 @@ def apply_sam3(
     otherwise :class:`~sam3kit.fiftyone.FieldExistsError` names the field. Unreadable images are recorded
     in ``<label_field>_error`` and skipped (``skip_failures=False`` raises instead). ``progress`` is
     ``callback(done, total)``, called after each batch is written, or True/False for a progress bar.
+
+    On a video dataset or view, SAM 3 tracks each video: text concepts from frame ``prompt_frame`` (1-based,
+    default 1) and the objects of a frame-level ``prompt_field`` from every frame they are labelled on,
+    ``direction`` ``"forward"``, ``"backward"`` or ``"both"`` (default), into frame-level Detections
+    ``frames.<label_field>`` whose ``index`` names the same object on every frame (see
+    :mod:`sam3kit.fiftyone.video`). ``batch_size`` and ``num_workers`` apply to images only.
     """
+    if getattr(samples, "media_type", None) == "video":
+        from .video import apply_sam3_video
+
+        return apply_sam3_video(
+            samples, prompt, label_field, prompt_field=prompt_field, output=output,
+            score_threshold=score_threshold, mask_threshold=mask_threshold, max_masks=max_masks,
+            prompt_frame=1 if prompt_frame is None else prompt_frame, direction=direction or "both",
+            model=model, device=device, dtype=dtype, overwrite=overwrite, resume=resume,
+            skip_failures=skip_failures, progress=progress,
+        )  # fmt: skip
+    if prompt_frame is not None or direction is not None:
+        raise ValueError("prompt_frame and direction are for video datasets; this collection holds images")
     settings = _settings(
         samples, prompt, prompt_field, output, score_threshold, mask_threshold, max_masks, model
     )
@@ -128,26 +148,15 @@ def apply_sam3(
     segmenter = get_segmenter(model, device, dtype) if len(pending) else None  # before any change
     if mode != "resume":
         prepare_label_field(dataset, label_field, settings, mode)
-    ids = samples.exists(label_field, False).values("id")
-    summary = RunSummary(
-        label_field, error_field_name(label_field), len(samples), skipped=len(samples) - len(ids)
-    )
-    record = RunRecord(
-        samples,
-        label_field,
-        settings,
-        mode,
-        pending=len(ids),
-        device=segmenter.device if segmenter else None,
-        dtype=str(segmenter.dtype).replace("torch.", "") if segmenter else None,
-        batch_size=batch_size,
+    ids, summary, record = start_run(
+        samples, label_field, settings, mode, label_field, segmenter, batch_size=batch_size
     )
     database = threading.Lock()  # the writer thread and the page reads take turns with the dataset
     batches = _segment(segmenter, samples, ids, settings, batch_size, num_workers, database)
     writer = _BatchWriter(dataset, label_field, settings, skip_failures, database)
     with (
-        _progress_reporter(progress, len(ids)) as report,
-        _recorded(record, summary),
+        progress_reporter(progress, len(ids)) as report,
+        recorded_run(record, summary),
         ThreadPoolExecutor(max_workers=1) as write_pool,
         closing(batches),  # stops the image readers at once if the run stops
     ):
@@ -182,22 +191,41 @@ def _settings(
     _check_prompt_field(samples, prompt_field)
     if not concepts and not prompt_field:
         raise ValueError("nothing to segment: give a text prompt, a prompt_field, or both")
-    settings = RunSettings(
-        model=model_name(model),
-        revision=getattr(getattr(model, "loaded", None), "revision", None),
-        prompt=tuple(concepts),
-        prompt_field=prompt_field,
-        output=output,
-        score_threshold=score_threshold,
-        mask_threshold=mask_threshold,
-        max_masks=max_masks,
+    return RunSettings.for_run(
+        model, concepts, prompt_field, output, score_threshold, mask_threshold, max_masks
     )
-    SegmentRequest(prompt=concepts or "check", **settings.thresholds)  # raises RequestError if invalid
-    return settings
+
+
+def start_run(
+    samples: Any,
+    label_field: str,
+    settings: RunSettings,
+    mode: str,
+    done_field: str,
+    model: Any,
+    **details: Any,
+) -> tuple[list[str], RunSummary, RunRecord]:
+    """The ids of the samples still to do (``done_field`` unset), the run's summary, and its record on the
+    dataset (which notes ``model``'s device and dtype, and ``details``)."""
+    ids = samples.exists(done_field, False).values("id")
+    summary = RunSummary(
+        label_field, error_field_name(label_field), len(samples), skipped=len(samples) - len(ids)
+    )
+    record = RunRecord(
+        samples,
+        label_field,
+        settings,
+        mode,
+        pending=len(ids),
+        device=model.device if model else None,
+        dtype=str(model.dtype).replace("torch.", "") if model else None,
+        **details,
+    )
+    return ids, summary, record
 
 
 @contextmanager
-def _recorded(record: RunRecord, summary: RunSummary) -> Iterator[None]:
+def recorded_run(record: RunRecord, summary: RunSummary) -> Iterator[None]:
     """Record how the run ended (completed, interrupted or failed) and its counts, however it ends."""
     status = "failed"
     try:
@@ -395,7 +423,7 @@ def _count_instances(result: Any) -> int:
 
 
 @contextmanager
-def _progress_reporter(
+def progress_reporter(
     progress: bool | ProgressCallback | None, total: int
 ) -> Iterator[Callable[[int], None]]:
     """``report(done)`` for a run of ``total`` samples: the caller's ``callback(done, total)``, or a bar."""

@@ -51,9 +51,14 @@ class ObjectPrompts:
         return bool(self.boxes or self.points)
 
 
-def prompts_from_label(label: Any, width: int, height: int) -> ObjectPrompts:
+def prompts_from_label(
+    label: Any, width: int, height: int, object_ids: Sequence[int] | None = None
+) -> ObjectPrompts:
     """Turn ``fo.Detections`` (one box per object) or ``fo.Keypoints`` (one object per keypoint's points)
     into pixel prompts for an image of ``width`` x ``height`` pixels.
+
+    The n-th detection or keypoint is object ``object_ids[n]`` (default n, from 1): a video gives each its
+    track (``index``), so that labels of one object on several frames prompt one object.
 
     Keypoint points may carry ``sam_labels`` (1 foreground, 0 background), as FiftyOne's own SAM models
     read them; NaN points (FiftyOne's "not visible") are left out. Boxes with no area are left out.
@@ -65,14 +70,16 @@ def prompts_from_label(label: Any, width: int, height: int) -> ObjectPrompts:
     if label is None:
         return prompts
     if isinstance(label, fol.Detections):
-        for object_id, det in enumerate(label.detections, start=1):
+        ids = object_ids or range(1, len(label.detections) + 1)
+        for object_id, det in zip(ids, label.detections):
             box = _box_prompt(det, width, height, object_id)
             if box is not None:
                 prompts.boxes.append(box)
                 prompts.objects[object_id] = PromptedObject(det.label, det.id)
         return prompts
     if isinstance(label, fol.Keypoints):
-        for object_id, kp in enumerate(label.keypoints, start=1):
+        ids = object_ids or range(1, len(label.keypoints) + 1)
+        for object_id, kp in zip(ids, label.keypoints):
             points = _point_prompts(kp, width, height, object_id)
             if points:
                 prompts.points.extend(points)
@@ -150,12 +157,15 @@ def instance_names(result: Any, objects: Mapping[int, PromptedObject] | None = N
     return names
 
 
-def to_detections(result: Any, objects: Mapping[int, PromptedObject] | None = None) -> Any:
+def to_detections(
+    result: Any, objects: Mapping[int, PromptedObject] | None = None, with_index: bool = False
+) -> Any:
     """A :class:`~sam3kit.SegmentationResult` as ``fo.Detections``, one per non-empty mask.
 
     Each detection's ``bounding_box`` is the mask's tight box (normalised top-left ``[x, y, w, h]``), its
     ``mask`` the boolean crop of that box, its ``confidence`` the mask's score and its ``label`` its
     concept or, for prompted objects, the prompt's label (and ``prompt_id`` the prompt label's id).
+    ``with_index`` sets ``index`` to the object id, FiftyOne's field for "the same object on every frame".
     Empty masks are left out, as FiftyOne's SAM models do.
     """
     import fiftyone.core.labels as fol
@@ -173,6 +183,8 @@ def to_detections(result: Any, objects: Mapping[int, PromptedObject] | None = No
         extra = {}
         if result.sources[i] == "object" and int(result.object_ids[i]) in objects:
             extra["prompt_id"] = objects[int(result.object_ids[i])].prompt_id
+        if with_index:
+            extra["index"] = int(result.object_ids[i])
         detections.append(
             fol.Detection(
                 label=names[i],

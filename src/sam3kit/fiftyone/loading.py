@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..engine import Sam3Segmenter
+    from ..video import Sam3VideoSegmenter
 
 _lock = threading.Lock()
-_slot: dict[tuple[str, str, str], Sam3Segmenter] = {}
+_slot: dict[tuple[str, str, str, str], Any] = {}
 
 
 def model_name(model: Any) -> str:
@@ -24,11 +25,19 @@ def model_name(model: Any) -> str:
     loaded = getattr(model, "loaded", None)
     if loaded is not None:
         return str(loaded.model_id)
+    if hasattr(model, "init_video_session"):  # a loaded Sam3VideoSegmenter
+        return str(model.model_id)
     name = str(model)
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         return str(path)
     return name
+
+
+def model_revision(model: Any) -> str | None:
+    """The hub revision a loaded model was loaded at; None for names and folders (resolved when loaded)."""
+    loaded = getattr(model, "loaded", model)
+    return getattr(loaded, "revision", None)
 
 
 def get_segmenter(model: Any, device: str | None = "auto", dtype: Any = "auto") -> Sam3Segmenter:
@@ -38,11 +47,32 @@ def get_segmenter(model: Any, device: str | None = "auto", dtype: Any = "auto") 
 
     if isinstance(model, Sam3Segmenter):
         return model
-    key = (model_name(model), str(device or "auto"), str(dtype or "auto"))
+    if hasattr(model, "init_video_session"):
+        raise TypeError("a Sam3VideoSegmenter segments videos; give images a Sam3Segmenter or a model name")
+    return _shared(Sam3Segmenter, "image", model, device, dtype)
+
+
+def get_video_segmenter(model: Any, device: str | None = "auto", dtype: Any = "auto") -> Sam3VideoSegmenter:
+    """``model`` itself if it is a loaded :class:`~sam3kit.Sam3VideoSegmenter`, else the shared one for
+    (hub id or folder, device, dtype); it takes the one slot, so a loaded image model is dropped first."""
+    from ..video import Sam3VideoSegmenter
+
+    if isinstance(model, Sam3VideoSegmenter):
+        return model
+    if hasattr(model, "loaded"):
+        raise TypeError(
+            "videos are tracked by Sam3VideoSegmenter: pass the model's name or folder, or "
+            "Sam3VideoSegmenter.from_pretrained(...), not an image Sam3Segmenter"
+        )
+    return _shared(Sam3VideoSegmenter, "video", model, device, dtype)
+
+
+def _shared(cls: Any, kind: str, model: Any, device: str | None, dtype: Any) -> Any:
+    key = (kind, model_name(model), str(device or "auto"), str(dtype or "auto"))
     with _lock:
         if key not in _slot:
             _slot.clear()  # free the previous model before loading the next
-            _slot[key] = Sam3Segmenter.from_pretrained(key[0], device=key[1], dtype=key[2])
+            _slot[key] = cls.from_pretrained(key[1], device=key[2], dtype=key[3])
         return _slot[key]
 
 

@@ -128,16 +128,11 @@ class Sam3Model(fom.Model, fom.SamplesMixin):
 
     @property
     def settings(self) -> RunSettings:
-        return RunSettings(
-            model=model_name(self._segmenter or self.config.model),
-            revision=getattr(getattr(self._segmenter, "loaded", None), "revision", None),
-            prompt=tuple(self.concepts),
-            prompt_field=self.prompt_field,
-            output=self.config.output,
-            score_threshold=self.config.score_threshold,
-            mask_threshold=self.config.mask_threshold,
-            max_masks=self.config.max_masks,
-        )
+        c = self.config
+        return RunSettings.for_run(
+            self._segmenter or c.model, self.concepts, self.prompt_field, c.output, c.score_threshold,
+            c.mask_threshold, c.max_masks,
+        )  # fmt: skip
 
     def predict(self, arg: Any, sample: Any = None) -> Any:
         """Segment one image (an array as ``apply_model`` reads it, a path or a PIL image); the object

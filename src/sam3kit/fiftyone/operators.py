@@ -16,7 +16,6 @@ import fiftyone.operators.types as types
 from ..model import DEFAULT_MODEL
 from ..request import split_concepts
 from .convert import OUTPUTS
-from .loading import model_name
 from .provenance import FieldExistsError, RunSettings, check_label_field
 
 DEFAULTS: dict[str, Any] = {
@@ -32,8 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 4,
     "num_workers": 2,
     "overwrite": False,
+    "prompt_frame": 1,
+    "direction": "both",
 }
 DEVICES = ("auto", "cuda", "cpu", "mps")
+
+
+def is_video(dataset: Any) -> bool:
+    return dataset is not None and dataset.media_type == "video"
 
 
 def read_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -73,17 +78,37 @@ class ApplySam3(foo.Operator):
                 "prompt_field",
                 choices.values(),
                 label="Prompt field",
-                description="Boxes (Detections: one object per box) or points (Keypoints: one object each)",
+                description="Boxes (Detections: one object per box) or points (Keypoints: one object each)"
+                + ("; labels sharing an index are one object" if is_video(ctx.dataset) else ""),
                 view=choices,
             )
         if not split_concepts(p["prompt"]) and not p["prompt_field"]:
             prompt.invalid = True
             prompt.error_message = "Give a text prompt, a prompt field, or both"
-        outputs = types.RadioGroup()
-        outputs.add_choice("detections", label="Detections", description="instance masks, with confidences")
-        outputs.add_choice("segmentation", label="Segmentation", description="one label image per sample")
-        inputs.enum("output", list(OUTPUTS), default="detections", label="Output", view=outputs)
-        label_field = inputs.str("label_field", default="sam3", label="Label field")
+        if is_video(ctx.dataset):
+            inputs.int("prompt_frame", default=1, min=1, label="Prompt frame",
+                       description="The frame (from 1) where the text prompt is given")  # fmt: skip
+            directions = types.RadioGroup()
+            for name in ("both", "forward", "backward"):
+                directions.add_choice(name, label=name.capitalize())
+            inputs.enum(
+                "direction", list(directions.values()), default="both", label="Track", view=directions
+            )
+        else:
+            outputs = types.RadioGroup()
+            outputs.add_choice(
+                "detections", label="Detections", description="instance masks, with confidences"
+            )
+            outputs.add_choice("segmentation", label="Segmentation", description="one label image per sample")
+            inputs.enum("output", list(OUTPUTS), default="detections", label="Output", view=outputs)
+        label_field = inputs.str(
+            "label_field",
+            default="sam3",
+            label="Label field",
+            description="Frame-level Detections; each object's index is the same on every frame"
+            if is_video(ctx.dataset)
+            else None,
+        )
         inputs.float("score_threshold", default=0.5, min=0.0, max=1.0, label="Score threshold")
         inputs.float("mask_threshold", default=0.5, min=0.0, max=1.0, label="Mask threshold")
         inputs.int("max_masks", min=1, label="Max masks per concept", description="empty: no limit")
@@ -94,8 +119,9 @@ class ApplySam3(foo.Operator):
             description="Hub id or a folder on the machine that runs the operation",
         )
         inputs.enum("device", list(DEVICES), default="auto", label="Device")
-        inputs.int("batch_size", default=4, min=1, label="Batch size")
-        inputs.int("num_workers", default=2, min=0, label="Image-reading threads")
+        if not is_video(ctx.dataset):
+            inputs.int("batch_size", default=4, min=1, label="Batch size")
+            inputs.int("num_workers", default=2, min=0, label="Image-reading threads")
         inputs.bool(
             "overwrite",
             default=False,
@@ -117,9 +143,11 @@ class ApplySam3(foo.Operator):
         from .apply import apply_sam3
 
         p = read_params(ctx.params)
+        video = is_video(ctx.dataset)
 
         def progress(done: int, total: int) -> None:
-            ctx.set_progress(progress=done / total if total else 1.0, label=f"{done} of {total} samples")
+            what = "videos" if video else "samples"
+            ctx.set_progress(progress=done / total if total else 1.0, label=f"{done} of {total} {what}")
 
         summary = apply_sam3(
             ctx.target_view(),
@@ -136,6 +164,7 @@ class ApplySam3(foo.Operator):
             device=p["device"],
             overwrite=p["overwrite"],
             progress=progress,
+            **({"prompt_frame": p["prompt_frame"], "direction": p["direction"]} if video else {}),
         )
         if not ctx.delegated:
             ctx.trigger("reload_dataset")
@@ -159,6 +188,9 @@ def prompt_fields(dataset: Any) -> dict[str, str]:
     if dataset is None:
         return {}
     kinds = {fol.Detections: "Detections", fol.Keypoints: "Keypoints"}
+    if is_video(dataset):  # frame-level labels prompt the frames they are on
+        schema = dataset.get_frame_field_schema(embedded_doc_type=tuple(kinds))
+        return {f"frames.{name}": kinds[field.document_type] for name, field in schema.items()}
     return {
         name: kinds[field.document_type]
         for name, field in dataset.get_field_schema(embedded_doc_type=tuple(kinds)).items()
@@ -170,25 +202,25 @@ def field_notice(dataset: Any, p: dict[str, Any]) -> tuple[str, str] | None:
     refused, ``("info", what)`` if it would resume or overwrite, None for a new field."""
     if dataset is None or not p["label_field"]:
         return None
+    video = is_video(dataset)
     try:
-        settings = RunSettings(
-            model=model_name(p["model"]),
-            revision=None,
-            prompt=tuple(split_concepts(p["prompt"])),
-            prompt_field=p["prompt_field"],
-            output=p["output"],
-            score_threshold=p["score_threshold"],
-            mask_threshold=p["mask_threshold"],
-            max_masks=p["max_masks"],
-        )
-        mode = check_label_field(dataset, p["label_field"], settings, p["overwrite"], resume=True)
+        settings = RunSettings.for_run(
+            p["model"], split_concepts(p["prompt"]), p["prompt_field"], p["output"], p["score_threshold"],
+            p["mask_threshold"], p["max_masks"],
+            **({"prompt_frame": p["prompt_frame"], "direction": p["direction"]} if video else {}),
+        )  # fmt: skip
+        mode = check_label_field(dataset, p["label_field"], settings, p["overwrite"], True, frames=video)
     except (FieldExistsError, ValueError) as exc:
         return ("error", str(exc))
     if mode == "resume":
         return (
             "info",
-            f"'{p['label_field']}' holds a run with these settings: only samples without a label "
-            "will be segmented",
+            f"'{p['label_field']}' holds a run with these settings: only "
+            + (
+                "videos not yet tracked will be tracked"
+                if video
+                else "samples without a label will be segmented"
+            ),
         )
     if mode == "overwrite":
         return ("info", f"'{p['label_field']}' will be cleared and redone")
