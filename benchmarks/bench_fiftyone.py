@@ -1,17 +1,20 @@
 """Enriching a FiftyOne dataset: ``apply_sam3`` vs the naive loop, on the same model in one process.
 
 Naive: for each sample, read the image, run transformers' ``Sam3Processor`` (image and text) and
-``Sam3Model``, ``post_process_instance_segmentation``, build ``fo.Detections`` (each mask cropped to its tight box,
-FiftyOne's convention, as sam3kit stores them) and ``sample.save()``. Fast: ``sam3kit.fiftyone.apply_sam3`` (images decoded in background threads,
-text encoded once, backbone batched, masks kept as crops, one bulk write per batch). Both write the same
-kind of field to a real FiftyOne dataset of ``--images`` PNGs (640 x 480). By default the model is a small
-random SAM 3 (336 px input) so that a CPU run takes minutes; ``--config full`` is the released architecture.
-Run: ``python benchmarks/bench_fiftyone.py``.
+``Sam3Model``, ``post_process_instance_segmentation``, build ``fo.Detections`` (each mask cropped to its
+tight box, FiftyOne's convention, as sam3kit stores them) and ``sample.save()``; timed with torch's default
+thread count and with one thread, and the faster is the baseline. Fast: ``sam3kit.fiftyone.apply_sam3``
+(images decoded in background threads, text encoded once, backbone batched, masks kept as crops, one bulk
+write per batch from a writer thread). Every run writes to a new real FiftyOne dataset of the same
+``--images`` PNGs (640 x 480); the paths are interleaved and repeated, and medians are reported. By default
+the model is a small random SAM 3 (336 px input) so that a CPU run takes seconds; ``--config full`` is the
+released architecture. Run: ``python benchmarks/bench_fiftyone.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -62,6 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each path; the median is reported")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--config", choices=["tiny", "small", "full"], default="small",
@@ -69,6 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import fiftyone as fo
+    import torch
 
     from sam3kit import Sam3Segmenter
     from sam3kit.fiftyone import apply_sam3
@@ -81,33 +86,53 @@ def main() -> None:
     }[args.config]
     seg = Sam3Segmenter(random_sam3(args.device, args.dtype, **config), cache_size=0)
     prompt, threshold = "cell", 0.2  # random weights score about 0.25: every query is kept, in both paths
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = make_images(Path(tmp), args.images)
+    threads = torch.get_num_threads()
+    times: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+
+    def timed(name, paths, run):
+        """Run ``run(dataset)`` on a new dataset of ``paths`` (no other fields to load); time it."""
         dataset = fo.Dataset()
         dataset.add_samples([fo.Sample(filepath=p) for p in paths])
         try:
-            # warm-up: one image through each path, so both start with a loaded, initialised model
-            naive(dataset.limit(1), seg, prompt, threshold, "warmup_naive")
-            apply_sam3(dataset.limit(1), prompt, "warmup_fast", model=seg, score_threshold=threshold,
-                       progress=False)
             start = time.perf_counter()
-            naive(dataset, seg, prompt, threshold, "naive")
-            slow = time.perf_counter() - start
-            start = time.perf_counter()
-            summary = apply_sam3(dataset, prompt, "sam3", model=seg, score_threshold=threshold,
-                                 batch_size=args.batch_size, progress=False)
-            fast = time.perf_counter() - start
-            n_naive = sum(len(d.detections) for d in dataset.values("naive"))
-            n_fast = sum(len(d.detections) for d in dataset.values("sam3"))
+            run(dataset)
+            times.setdefault(name, []).append(time.perf_counter() - start)
+            counts[name] = sum(len(d.detections) for d in dataset.values("out") if d is not None)
         finally:
             dataset.delete()
+
+    def naive_with(n_threads):
+        def run(dataset):
+            torch.set_num_threads(n_threads)
+            try:
+                naive(dataset, seg, prompt, threshold, "out")
+            finally:
+                torch.set_num_threads(threads)
+        return run
+
+    def fast(dataset):
+        apply_sam3(dataset, prompt, "out", model=seg, score_threshold=threshold, batch_size=args.batch_size,
+                   progress=False)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_images(Path(tmp), args.images)
+        # warm-up: one image through each path, so all start with a loaded, initialised model
+        for run in (naive_with(threads), fast):
+            timed("warm-up", paths[:1], run)
+        for _ in range(args.repeats):  # interleaved, so that a busy spell of the machine hits every path
+            timed(f"naive loop, {threads} torch threads (default)", paths, naive_with(threads))
+            if threads > 1:
+                timed("naive loop, 1 torch thread", paths, naive_with(1))
+            timed("apply_sam3", paths, fast)
     size = {"tiny": "tiny (112 px input)", "small": "small (336 px input)", "full": "full-size"}[args.config]
-    print(f"{args.images} images 640x480, {size} random SAM 3, device {seg.device}, batch {args.batch_size}")
-    print(f"naive loop (processor + model + post-processing + sample.save): {slow:7.1f} s, "
-          f"{args.images / slow:5.2f} images/s, {n_naive} instances")
-    print(f"apply_sam3:                                                    {fast:7.1f} s, "
-          f"{args.images / fast:5.2f} images/s, {n_fast} instances ({summary.done} done)")
-    print(f"ratio: {slow / fast:.2f}x")
+    print(f"{args.images} images 640x480, {size} random SAM 3, device {seg.device}, batch {args.batch_size}, "
+          f"median of {args.repeats}")
+    median = {name: statistics.median(t) for name, t in times.items() if name != "warm-up"}
+    for name, seconds in median.items():
+        print(f"{name:42s} {seconds:7.2f} s, {args.images / seconds:6.2f} images/s, {counts[name]} instances")
+    best_naive = min(v for k, v in median.items() if k.startswith("naive"))
+    print(f"ratio, apply_sam3 against the faster naive loop: {best_naive / median['apply_sam3']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -260,3 +260,79 @@ def test_nothing_to_segment_is_refused_before_the_model_loads(dataset):
         apply_sam3(dataset, prompt_field="nope", model="no/such-model")
     with pytest.raises(sam3kit.RequestError, match="score_threshold"):
         apply_sam3(dataset, prompt="cat", score_threshold=2, model="no/such-model")
+
+
+# ---------------------------------------------------------------------------------------------- CPU sharing
+
+
+@pytest.fixture
+def two_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_thread_share_gives_the_writer_a_core_only_when_writing_is_heavy(two_torch_threads):
+    import torch
+
+    from sam3kit.fiftyone.threads import ThreadShare
+
+    share = ThreadShare("cpu")
+    for segment, write in [(1.0, 0.1), (1.0, 0.4), (0.2, 0.0)]:  # writing takes under half as long
+        share.observe(segment, write)
+    assert torch.get_num_threads() == 2
+    share.observe(1.0, 0.5)  # writing takes half as long as segmenting: it needs a core
+    assert torch.get_num_threads() == 1
+    share.observe(1.0, 0.0)
+    assert torch.get_num_threads() == 1  # for the rest of the run
+    share.close()
+    assert torch.get_num_threads() == 2
+
+    patient = ThreadShare("cpu", patience=2)
+    patient.observe(1.0, 0.9)
+    assert torch.get_num_threads() == 2  # one heavy write is not enough for it
+    patient.observe(1.0, 0.9)
+    assert torch.get_num_threads() == 1
+    patient.close()
+
+    accelerated = ThreadShare("cuda:0")
+    for _ in range(3):
+        accelerated.observe(0.01, 1.0)
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_a_run_whose_writes_are_heavy_segments_with_a_thread_fewer_then_restores(
+    dataset, segmenter, monkeypatch, two_torch_threads, interrupt
+):
+    import time
+
+    import torch
+
+    from sam3kit.fiftyone import apply as apply_module
+
+    original = apply_module._BatchWriter.write
+
+    def slow_write(self, batch, summary):
+        time.sleep(0.3)  # a write as heavy as FiftyOne compressing many large masks
+        return original(self, batch, summary)
+
+    segmenting_with = []  # torch's threads in the thread that runs the model, after each batch is written
+
+    def progress(done, total):
+        segmenting_with.append(torch.get_num_threads())
+        if interrupt and done == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply_module._BatchWriter, "write", slow_write)
+    if interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            apply_sam3(dataset, model=segmenter, batch_size=1, progress=progress, **TEXT)
+    else:
+        apply_sam3(dataset, model=segmenter, batch_size=1, progress=progress, **TEXT)
+    assert set(segmenting_with) == {1}  # reduced from the first heavy write on
+    assert len(segmenting_with) == (4 if interrupt else 5)
+    assert torch.get_num_threads() == 2

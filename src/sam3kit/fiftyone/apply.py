@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ from .provenance import (
     error_field_name,
     prepare_label_field,
 )
+from .threads import ThreadShare
 
 log = logging.getLogger(__name__)
 
@@ -154,23 +156,42 @@ def apply_sam3(
     database = threading.Lock()  # the writer thread and the page reads take turns with the dataset
     batches = _segment(segmenter, samples, ids, settings, batch_size, num_workers, database)
     writer = _BatchWriter(dataset, label_field, settings, skip_failures, database)
+    share = ThreadShare(segmenter.device if segmenter else None)
     with (
         progress_reporter(progress, len(ids)) as report,
         recorded_run(record, summary),
         ThreadPoolExecutor(max_workers=1) as write_pool,
         closing(batches),  # stops the image readers at once if the run stops
+        closing(share),  # torch's thread count, as it was
     ):
         # batch k is written (masks compressed and sent) while batch k + 1 is segmented
         written = None
-        for batch in batches:
+        for batch, segment_seconds in _timed(batches):
             if written is not None:
-                written.result()
+                share.observe(segment_seconds, written.result())
                 report(summary.done + summary.failed)
-            written = write_pool.submit(writer.write, batch, summary)
+            written = write_pool.submit(_timed_call, writer.write, batch, summary)
         if written is not None:
             written.result()
             report(summary.done + summary.failed)
     return summary
+
+
+def _timed(items: Iterator[Any]) -> Iterator[tuple[Any, float]]:
+    """Each item of ``items`` with the seconds it took to produce."""
+    while True:
+        start = time.perf_counter()
+        item = next(items, _END)
+        if item is _END:
+            return
+        yield item, time.perf_counter() - start
+
+
+def _timed_call(fn: Callable[..., Any], *args: Any) -> float:
+    """Call ``fn(*args)``; return how many seconds it took."""
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
 
 
 def _settings(
