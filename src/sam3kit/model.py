@@ -193,6 +193,32 @@ def resolve_source(
     return name, local_files_only
 
 
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where a checkpoint loads from and onto: its name, device and dtype, and ``from_pretrained``'s hub
+    keywords (revision, token, local_files_only)."""
+
+    name: str
+    device: str
+    dtype: Any
+    hub: dict[str, Any]
+
+
+def load_target(
+    model: str | Path,
+    device: str | None,
+    dtype: Any,
+    revision: str | None,
+    token: str | bool | None,
+    local_files_only: bool,
+) -> LoadTarget:
+    """Check ``model`` can be had (:func:`resolve_source`) and resolve the device and dtype it loads onto."""
+    name, local_files_only = resolve_source(model, revision, token, local_files_only)
+    device = resolve_device(device)
+    hub = {"revision": revision, "token": token, "local_files_only": local_files_only}
+    return LoadTarget(name, device, resolve_dtype(dtype, device), hub)
+
+
 @contextmanager
 def hub_loading(name: str) -> Iterator[None]:
     """Around ``from_pretrained`` calls: quiet transformers' expected notices (a ``sam3_video`` checkpoint
@@ -226,22 +252,20 @@ def load_sam3(
     """
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
-    name, local_files_only = resolve_source(model, revision, token, local_files_only)
-    device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, device)
-    kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}
+    target = load_target(model, device, dtype, revision, token, local_files_only)
+    name, hub = target.name, target.hub
     with hub_loading(name):
-        processor = Sam3Processor.from_pretrained(name, **kwargs)
-        tracker_processor = Sam3TrackerProcessor.from_pretrained(name, **kwargs)
-        detector = Sam3Model.from_pretrained(name, dtype=torch_dtype, **kwargs)
-        tracker = Sam3TrackerModel.from_pretrained(name, dtype=torch_dtype, **kwargs)
+        processor = Sam3Processor.from_pretrained(name, **hub)
+        tracker_processor = Sam3TrackerProcessor.from_pretrained(name, **hub)
+        detector = Sam3Model.from_pretrained(name, dtype=target.dtype, **hub)
+        tracker = Sam3TrackerModel.from_pretrained(name, dtype=target.dtype, **hub)
     shared = share_backbone(detector, tracker)
-    detector.to(device).eval()
-    tracker.to(device).eval()
+    detector.to(target.device).eval()
+    tracker.to(target.device).eval()
     if compile:
         detector.vision_encoder.backbone.compile()  # in place: the tracker shares this module
     return LoadedSam3(
-        detector, tracker, processor, tracker_processor, name, revision, device, torch_dtype, shared
+        detector, tracker, processor, tracker_processor, name, revision, target.device, target.dtype, shared
     )
 
 

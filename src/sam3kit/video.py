@@ -620,23 +620,22 @@ def load_sam3_video(
         Sam3VideoProcessor,
     )
 
-    from .model import hub_loading, resolve_device, resolve_dtype, resolve_source
+    from .model import hub_loading, load_target
 
-    name, local_files_only = resolve_source(model, revision, token, local_files_only)
-    device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, device)
-    kwargs = {"revision": revision, "token": token, "local_files_only": local_files_only}
-    with hub_loading(name):
-        image_processor = Sam3Processor.from_pretrained(name, **kwargs)
-        video_model = Sam3VideoModel.from_pretrained(name, dtype=torch_dtype, **kwargs)
+    target = load_target(model, device, dtype, revision, token, local_files_only)
+    with hub_loading(target.name):
+        image_processor = Sam3Processor.from_pretrained(target.name, **target.hub)
+        video_model = Sam3VideoModel.from_pretrained(target.name, dtype=target.dtype, **target.hub)
     images = image_processor.image_processor
     frames = Sam2VideoVideoProcessor(
         size=images.size, image_mean=images.image_mean, image_std=images.image_std
     )
     processor = Sam3VideoProcessor(images, frames, image_processor.tokenizer)
     tracker_processor = Sam3TrackerVideoProcessor(images, frames)
-    video_model.to(device).eval()
-    return Sam3VideoSegmenter(video_model, processor, tracker_processor, name, revision, device, torch_dtype)
+    video_model.to(target.device).eval()
+    return Sam3VideoSegmenter(
+        video_model, processor, tracker_processor, target.name, revision, target.device, target.dtype
+    )
 
 
 def _logit(probability: float) -> float:
