@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import DEFAULT_MODEL
 from ..request import RequestError, split_concepts
 from ..video import DIRECTIONS
 from .apply import RunSummary, progress_reporter, recorded_run, start_run
@@ -45,32 +44,37 @@ FRAME_CHUNK = 16
 
 def apply_sam3_video(
     samples: Any,
-    prompt: str | Sequence[str] | None = None,
-    label_field: str = "sam3",
+    prompt: str | Sequence[str] | None,
+    label_field: str,
     *,
-    prompt_field: str | None = None,
-    output: str = "detections",
-    score_threshold: float = 0.5,
-    mask_threshold: float = 0.5,
-    max_masks: int | None = None,
-    prompt_frame: int = 1,
-    direction: str = "both",
-    model: Any = DEFAULT_MODEL,
-    device: str = "auto",
-    dtype: Any = "auto",
-    overwrite: bool = False,
-    resume: bool = True,
-    skip_failures: bool = True,
-    progress: Any = None,
+    prompt_field: str | None,
+    output: str,
+    score_threshold: float,
+    mask_threshold: float,
+    max_masks: int | None,
+    prompt_frame: int,
+    direction: str,
+    model: Any,
+    device: str,
+    dtype: Any,
+    overwrite: bool,
+    resume: bool,
+    skip_failures: bool,
+    progress: Any,
 ) -> RunSummary:
-    """Track SAM 3 through every video of ``samples``; see :func:`~sam3kit.fiftyone.apply_sam3`."""
+    """Track SAM 3 through every video of ``samples``: :func:`~sam3kit.fiftyone.apply_sam3` on videos, which
+    holds the defaults."""
     import fiftyone.core.validation as fov
 
     fov.validate_video_collection(samples)
     label_field = _strip_frames(label_field)
     prompt_field = _check_prompt_field(samples, prompt_field)
-    settings = _settings(prompt, prompt_field, output, score_threshold, mask_threshold, max_masks,
-                         prompt_frame, direction, model)  # fmt: skip
+    concepts = split_concepts(prompt)
+    _check_options(concepts, prompt_field, output, max_masks, prompt_frame, direction)
+    settings = RunSettings.for_run(
+        model, concepts, prompt_field, output, score_threshold, mask_threshold, max_masks,
+        prompt_frame=prompt_frame, direction=direction,
+    )  # fmt: skip
     dataset = samples._root_dataset
     mode = check_label_field(dataset, label_field, settings, overwrite, resume, frames=True)
     tracks = tracks_field_name(label_field)
@@ -118,18 +122,15 @@ def _check_prompt_field(samples: Any, prompt_field: str | None) -> str | None:
     return path
 
 
-def _settings(
-    prompt: str | Sequence[str] | None,
+def _check_options(
+    concepts: list[str],
     prompt_field: str | None,
     output: str,
-    score_threshold: float,
-    mask_threshold: float,
     max_masks: int | None,
     prompt_frame: int,
     direction: str,
-    model: Any,
-) -> RunSettings:
-    concepts = split_concepts(prompt)
+) -> None:
+    """Refuse what a video run cannot do, before anything loads or changes."""
     if not concepts and not prompt_field:
         raise ValueError("nothing to track: give a text prompt, a prompt_field, or both")
     if output != "detections":
@@ -144,10 +145,6 @@ def _settings(
         raise ValueError(
             f"prompt_frame is a frame number, from 1 (FiftyOne counts frames from 1); got {prompt_frame!r}"
         )
-    return RunSettings.for_run(
-        model, concepts, prompt_field, output, score_threshold, mask_threshold, max_masks,
-        prompt_frame=prompt_frame, direction=direction,
-    )  # fmt: skip
 
 
 @dataclass
